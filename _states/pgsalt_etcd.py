@@ -1,0 +1,301 @@
+# Salt's loader injects __salt__ and __opts__ at load time.
+# ruff: noqa: F821
+"""
+etcd v3 cluster membership states for pgsalt.
+
+.. code-block:: yaml
+
+    etcd-member-pg4:
+      pgsalt_etcd.member_present:
+        - name: pg4
+        - peer_urls: [http://10.77.0.14:2380]
+        - endpoints: [http://10.77.0.11:2379, http://10.77.0.12:2379]
+
+Run ``member_present`` on the joining host before its etcd first starts, and
+start it with ``pgsalt_etcd.initial_state`` deciding ETCD_INITIAL_CLUSTER_STATE.
+"""
+
+import os
+
+from salt.exceptions import CommandExecutionError
+
+__virtualname__ = "pgsalt_etcd"
+
+
+def __virtual__():
+    if "pgsalt_etcd.members" in __salt__:
+        return __virtualname__
+    return (False, "the pgsalt_etcd execution module is not available (python-etcd3 missing?)")
+
+
+def _ret(name):
+    """
+    A fresh state return.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _ret("pg4")  # {'name': 'pg4', 'result': True, 'changes': {}, 'comment': ''}
+    """
+    return {"name": name, "result": True, "changes": {}, "comment": ""}
+
+
+def _conn(endpoints, ca_cert, cert_cert, cert_key, timeout):
+    """
+    Connection keyword arguments for the execution module, without the unset ones.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _conn(["http://10.77.0.11:2379"], None, None, None, None)
+    """
+    given = {
+        "endpoints": endpoints,
+        "ca_cert": ca_cert,
+        "cert_cert": cert_cert,
+        "cert_key": cert_key,
+        "timeout": timeout,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _urls(urls):
+    """
+    A list of URLs from a list or a comma-separated string.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _urls("http://a:2380,http://b:2380")  # ['http://a:2380', 'http://b:2380']
+    """
+    if isinstance(urls, str):
+        urls = urls.split(",")
+    return [str(url).strip() for url in urls or [] if str(url).strip()]
+
+
+def _url_set(urls):
+    """
+    Normalised URL set, so order, case and trailing slashes don't count.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _url_set(["http://A:2380/"])  # {'http://a:2380'}
+    """
+    return {url.rstrip("/").lower() for url in _urls(urls)}
+
+
+def _label(entry):
+    """
+    A member's name, or its hex id while it has none.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _label({"id": 255, "name": ""})  # 'ff'
+    """
+    return entry["name"] or format(entry["id"], "x")
+
+
+def _plan(current, name, peer_urls, replace):
+    """
+    Decide which entries to remove and whether to add one for ``name``.
+
+    Returns ``(remove, add)``; raises CommandExecutionError when another,
+    named member holds some of the peer URLs and ``replace`` is not set.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _plan(members, "pg4", ["http://10.77.0.14:2380"], False)  # ([], True)
+    """
+    wanted = _url_set(peer_urls)
+    remove = []
+    keep = None
+    for entry in current:
+        urls = _url_set(entry["peer_urls"])
+        if entry["name"] == name:
+            if urls == wanted and not replace:
+                keep = entry
+            else:
+                remove.append(entry)
+        elif not entry["name"] and urls & wanted:
+            # Added earlier but never started: that is this host's pending
+            # entry when the URLs match, so even replace keeps it (replacing
+            # it on every run would never let the member join).
+            if urls == wanted:
+                keep = entry
+            else:
+                remove.append(entry)
+        elif urls & wanted:
+            if not replace:
+                raise CommandExecutionError(
+                    f"peer URLs {sorted(urls & wanted)} belong to etcd member "
+                    f"{_label(entry)!r}; set replace=True to replace it"
+                )
+            remove.append(entry)
+    return remove, keep is None
+
+
+def _has_data(data_dir):
+    """
+    True when ``data_dir`` holds a bootstrapped member (its ``member`` directory).
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _has_data("/var/lib/etcd/default")
+    """
+    return bool(data_dir) and os.path.isdir(os.path.join(data_dir, "member"))
+
+
+def member_present(
+    name,
+    peer_urls,
+    endpoints=None,
+    replace=False,
+    data_dir=None,
+    ca_cert=None,
+    cert_cert=None,
+    cert_key=None,
+    timeout=None,
+):
+    """
+    Make sure the cluster has a member ``name`` at ``peer_urls``.
+
+    name
+        The member's etcd name (ETCD_NAME).
+    peer_urls
+        Its peer URLs, a list or a comma-separated string.
+    endpoints
+        Client URLs of the running cluster, tried in order.
+    replace
+        Remove and re-add a started entry of the same name even when its
+        peer URLs match: for a host rebuilt without its etcd data. Also lets
+        the state remove another named member that holds these peer URLs.
+    data_dir
+        With ``replace``, the local data directory: replace is skipped while
+        ``data_dir/member`` exists, since the host then still has its data.
+    ca_cert, cert_cert, cert_key, timeout
+        TLS files and timeout for the etcd client.
+
+    When no endpoint answers, nothing is done: the member is one of those
+    bootstrapping the cluster.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg4 state.single pgsalt_etcd.member_present pg4 \\
+            peer_urls=http://10.77.0.14:2380 endpoints=http://10.77.0.11:2379
+    """
+    ret = _ret(name)
+    urls = _urls(peer_urls)
+    if not urls:
+        ret.update(result=False, comment="peer_urls is empty")
+        return ret
+    conn = _conn(endpoints, ca_cert, cert_cert, cert_key, timeout)
+    if replace and _has_data(data_dir):
+        replace = False
+    try:
+        if not __salt__["pgsalt_etcd.reachable"](**conn):
+            ret["comment"] = "no etcd cluster reachable yet; the member bootstraps it"
+            return ret
+        current = __salt__["pgsalt_etcd.members"](**conn)
+        remove, add = _plan(current, name, urls, replace)
+    except CommandExecutionError as exc:
+        ret.update(result=False, comment=str(exc))
+        return ret
+
+    if not remove and not add:
+        ret["comment"] = f"etcd member {name} is present"
+        return ret
+    if len(remove) >= len(current):
+        ret.update(result=False, comment="refusing to remove every member of the etcd cluster")
+        return ret
+
+    old = [dict(entry) for entry in remove] or None
+    new = {"name": name, "peer_urls": urls}
+    removed = ", ".join(_label(entry) for entry in remove)
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = {"old": old, "new": new}
+        ret["comment"] = f"etcd member {name} would be added" + (
+            f" after removing {removed}" if remove else ""
+        )
+        return ret
+
+    done = []
+    try:
+        for entry in remove:
+            __salt__["pgsalt_etcd.remove"](entry["id"], **conn)
+            done.append(dict(entry))
+        added = __salt__["pgsalt_etcd.add"](urls, **conn)
+        check = __salt__["pgsalt_etcd.members"](**conn)
+    except CommandExecutionError as exc:
+        # Removals that did happen are real changes and must show up.
+        if done:
+            ret["changes"] = {"old": done, "new": None}
+        ret.update(result=False, comment=str(exc))
+        return ret
+
+    new["id"] = added["id"]
+    ret["changes"] = {"old": old, "new": new}
+    if not any(_url_set(entry["peer_urls"]) == _url_set(urls) for entry in check):
+        ret.update(result=False, comment=f"etcd member {name} was added but is not listed")
+        return ret
+    ret["comment"] = f"etcd member {name} added" + (f" after removing {removed}" if remove else "")
+    return ret
+
+
+def member_absent(name, endpoints=None, ca_cert=None, cert_cert=None, cert_key=None, timeout=None):
+    """
+    Make sure no member named ``name`` is in the cluster.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 state.single pgsalt_etcd.member_absent pg4 endpoints=http://10.77.0.11:2379
+    """
+    ret = _ret(name)
+    conn = _conn(endpoints, ca_cert, cert_cert, cert_key, timeout)
+    try:
+        current = __salt__["pgsalt_etcd.members"](**conn)
+    except CommandExecutionError as exc:
+        ret.update(result=False, comment=f"cannot check etcd membership: {exc}")
+        return ret
+
+    target = next((entry for entry in current if entry["name"] == name), None)
+    if target is None:
+        ret["comment"] = f"etcd member {name} is absent"
+        return ret
+    if len(current) == 1:
+        ret.update(result=False, comment=f"refusing to remove {name}, the cluster's last member")
+        return ret
+
+    changes = {"old": dict(target), "new": None}
+    if __opts__["test"]:
+        ret.update(result=None, changes=changes, comment=f"etcd member {name} would be removed")
+        return ret
+
+    try:
+        __salt__["pgsalt_etcd.remove"](target["id"], **conn)
+        check = __salt__["pgsalt_etcd.members"](**conn)
+    except CommandExecutionError as exc:
+        ret.update(result=False, comment=str(exc))
+        return ret
+
+    ret["changes"] = changes
+    if any(entry["id"] == target["id"] for entry in check):
+        ret.update(result=False, comment=f"etcd member {name} was removed but is still listed")
+        return ret
+    ret["comment"] = f"etcd member {name} removed"
+    return ret

@@ -1,0 +1,24 @@
+# The demo cluster on the test bed: three hosts, each dcs + db + balancer.
+# Passwords here are for the bed only; use GPG-encrypted pillar for real clusters.
+pgsalt:
+  clusters:
+    demo:
+      network: 10.77.0.0/24
+      members:
+        pg1: {roles: [dcs, db, balancer]}
+        pg2: {roles: [dcs, db, balancer]}
+        pg3: {roles: [dcs, db, balancer]}
+      patroni:
+        timing: default
+        synchronous_mode: true
+      users:
+        superuser: {password: demo-superuser-7Hq2xLp9}
+        replication: {password: demo-replication-K4vT8sWn}
+        rewind: {password: demo-rewind-P3mZ6yRc}
+        pgbouncer_auth: {password: demo-pgbouncer-Ju5nB2eX}
+      roles:
+        app: {password: demo-app-password-W8fD3kQs}
+      databases:
+        app:
+          owner: app
+          extensions: [pg_stat_statements]

@@ -1,0 +1,5 @@
+base:
+  '*':
+    - pgsalt.mine
+    - pgsalt.demo
+    - pgsalt.second

@@ -1,0 +1,123 @@
+"""The bed's salt-master: on the machine, from the project's venv, listening on the bridge."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from . import config as C
+from .sh import BedError, run, write
+
+ROOT = C.STATE / "master"
+CONF_DIR = ROOT / "etc" / "salt"
+PKI = ROOT / "etc" / "salt" / "pki" / "master"
+LOG = ROOT / "var" / "log" / "salt" / "master"
+
+
+def _bin(tool):
+    path = C.VENV / "bin" / tool
+    if not path.exists():
+        raise BedError(f"{path} is missing: run 'make venv' first")
+    return str(path)
+
+
+def configure():
+    write(CONF_DIR / "master",
+          f"# Written by the test bed.\nroot_dir: {ROOT}\ninterface: {C.GATEWAY}\nuser: root\n"
+          "auto_accept: false\nopen_mode: false\nworker_threads: 4\ntimeout: 10\n"
+          "gather_job_timeout: 15\nlog_level_logfile: info\nstate_output: changes\n"
+          "hash_type: sha256\npillar_source_merging_strategy: recursive\n"
+          f"file_roots:\n  base:\n    - {C.REPO / 'salt'}\n    - {C.REPO}\n"
+          f"pillar_roots:\n  base:\n    - {C.REPO / 'pillar'}\n"
+          f"reactor: []\n")
+
+
+def _pid():
+    for path in (ROOT / "var/run/salt-master.pid",):
+        try:
+            pid = int(path.read_text())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def up():
+    configure()
+    if _pid():
+        return
+    run([_bin("salt-master"), "-c", str(CONF_DIR), "-d"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if _pid() and (ROOT / "var/run/salt/master/master_event_pub.ipc").exists():
+            return
+        time.sleep(0.2)
+    raise BedError(f"salt-master did not start; see {LOG}")
+
+
+def down():
+    pid = _pid()
+    if not pid:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _pid():
+        time.sleep(0.2)
+    if _pid():
+        os.kill(pid, signal.SIGKILL)
+    # The master's worker processes must not outlive it.
+    run(["pkill", "-9", "-f", f"salt-master -c {CONF_DIR}"], check=False)
+
+
+def purge():
+    shutil.rmtree(ROOT, ignore_errors=True)
+
+
+def gen_minion_key(name):
+    """A fresh key pair for NAME, accepted on the master before the minion ever starts."""
+    keydir = C.STATE / "keys" / name
+    shutil.rmtree(keydir, ignore_errors=True)
+    keydir.mkdir(parents=True)
+    run([_bin("salt-key"), "-c", str(CONF_DIR), f"--gen-keys-dir={keydir}", "--gen-keys=minion"])
+    for state in ("minions", "minions_pre", "minions_rejected", "minions_denied"):
+        (PKI / state).mkdir(parents=True, exist_ok=True)
+        (PKI / state / name).unlink(missing_ok=True)
+    shutil.copy(keydir / "minion.pub", PKI / "minions" / name)
+    return keydir
+
+
+def forget_minion(name):
+    for state in ("minions", "minions_pre", "minions_rejected", "minions_denied"):
+        (PKI / state / name).unlink(missing_ok=True)
+    shutil.rmtree(C.STATE / "keys" / name, ignore_errors=True)
+
+
+def salt(*args, check=False, timeout=None):
+    return run([_bin("salt"), "-c", str(CONF_DIR), *args], check=check, timeout=timeout)
+
+
+def cli(tool, args):
+    """Call a Salt CLI with the bed's config, attached to this terminal; return its exit code."""
+    return subprocess.call([_bin(tool), "-c", str(CONF_DIR), *args])
+
+
+def ping(names, timeout=60):
+    """Wait until every minion in NAMES answers test.ping."""
+    deadline = time.monotonic() + timeout
+    missing = set(names)
+    while missing and time.monotonic() < deadline:
+        out = salt("-L", ",".join(sorted(missing)), "test.ping", "--out=json", "--static",
+                   "-t", "3", timeout=30).stdout
+        try:
+            answered = {k for k, v in json.loads(out or "{}").items() if v is True}
+        except json.JSONDecodeError:
+            answered = set()
+        missing -= answered
+        if missing:
+            time.sleep(0.5)
+    if missing:
+        raise BedError(f"minions did not answer test.ping: {', '.join(sorted(missing))}; "
+                       f"see {LOG}")
