@@ -137,6 +137,10 @@ def _error_text(exc):
 
         _error_text(exc)  # 'UNAVAILABLE: failed to connect to all addresses'
     """
+    # etcd3 swaps grpc errors for its own detail-less ones ("etcd connection
+    # failed"); the server's reason is still on the original error.
+    if not isinstance(exc, grpc.RpcError) and isinstance(exc.__context__, grpc.RpcError):
+        exc = exc.__context__
     if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
         return f"{exc.code().name}: {exc.details()}"
     return str(exc) or type(exc).__name__
@@ -473,9 +477,9 @@ def initial_state(
     - ``data_dir/member`` exists: 'existing' if an answering endpoint lists
       this member (by name or by its peer URLs), else 'new'. etcd ignores the
       setting once bootstrapped; the point is an answer that doesn't flap.
-    - no data yet and an endpoint answers: 'existing' (joining a running
+    - no data yet and an endpoint reports a leader: 'existing' (joining a running
       cluster; add the member first with ``pgsalt_etcd.member_present``).
-    - no data and nothing answers: 'new' (bootstrapping the cluster).
+    - no data and no leader anywhere: 'new' (bootstrapping the cluster).
 
     Never raises for unreachable endpoints, so it is safe in templates.
 
@@ -487,13 +491,19 @@ def initial_state(
             endpoints=http://10.77.0.11:2379,http://10.77.0.13:2379
     """
     tls = _tls(ca_cert, cert_cert, cert_key, timeout)
+    if not os.path.isdir(os.path.join(data_dir, "member")):
+        # A member that started a moment ago lists the initial cluster before it has a
+        # quorum; only a cluster with a leader is one to join.
+        try:
+            return "existing" if leader(endpoints, **tls) else "new"
+        except CommandExecutionError as exc:
+            log.debug("initial_state: %s", exc)
+            return "new"
     try:
         found = members(endpoints, **tls)
     except EtcdUnreachable as exc:
         log.debug("initial_state: %s", exc)
         found = None
-    if not os.path.isdir(os.path.join(data_dir, "member")):
-        return "existing" if found else "new"
     wanted_urls = _url_set(peer_urls)
     for entry in found or []:
         if entry["name"] == name or (wanted_urls and _url_set(entry["peer_urls"]) == wanted_urls):

@@ -77,14 +77,14 @@ class _PatroniHTTPError(CommandExecutionError):
 
 def _opts():
     try:
-        return __opts__  # noqa: F821  (injected by the Salt loader)
+        return __opts__
     except NameError:
         return {}
 
 
 def _set_retcode(code=1):
     try:
-        __context__["retcode"] = code  # noqa: F821  (injected by the Salt loader)
+        __context__["retcode"] = code
     except (NameError, TypeError):
         pass
 
@@ -257,8 +257,12 @@ def _ssl_context(conn):
                 password=conn["keyfile_password"] or None,
             )
     except (OSError, ssl.SSLError) as exc:
+        files = ", ".join(
+            f"{name}={conn[name]}" for name in ("cafile", "certfile", "keyfile") if conn[name]
+        )
         raise CommandExecutionError(
-            f"Cannot set up TLS for the Patroni REST API: {exc.strerror or exc.__class__.__name__}"
+            f"Cannot set up TLS for the Patroni REST API ({files}): "
+            f"{exc.strerror or exc.__class__.__name__}"
         ) from None
     return ctx
 

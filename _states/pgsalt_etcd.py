@@ -1,5 +1,3 @@
-# Salt's loader injects __salt__ and __opts__ at load time.
-# ruff: noqa: F821
 """
 etcd v3 cluster membership states for pgsalt.
 
@@ -299,3 +297,51 @@ def member_absent(name, endpoints=None, ca_cert=None, cert_cert=None, cert_key=N
         return ret
     ret["comment"] = f"etcd member {name} removed"
     return ret
+
+
+def initial_state_file(name, member, peer_urls=None, endpoints=None, data_dir=None, **tls):
+    """
+    Keep ETCD_INITIAL_CLUSTER_STATE for MEMBER in the file NAME (an environment file).
+
+    The answer is decided when the state runs (``pgsalt_etcd.initial_state``): 'new'
+    while the cluster is being bootstrapped, 'existing' when this member joins a running
+    cluster. A bootstrapped member ignores it, so a running etcd is never restarted for it.
+
+    .. code-block:: yaml
+
+        etcd-config-initial-state:
+          pgsalt_etcd.initial_state_file:
+            - name: /etc/default/etcd-initial-state
+            - member: pg1
+            - endpoints: [http://10.77.0.11:2379]
+    """
+    ret = _ret(name)
+    kwargs = {k: v for k, v in tls.items() if k in ("ca_cert", "cert_cert", "cert_key", "timeout")}
+    if data_dir:
+        kwargs["data_dir"] = data_dir
+    state = __salt__["pgsalt_etcd.initial_state"](member, peer_urls, endpoints, **kwargs)
+    wanted = f'# Managed by Salt (pgsalt).\nETCD_INITIAL_CLUSTER_STATE="{state}"\n'
+    current = None
+    if os.path.exists(name):
+        with open(name, encoding="utf-8") as fh:
+            current = fh.read()
+    if current == wanted:
+        ret["comment"] = f"{name} says {state}"
+        return ret
+    ret["changes"] = {"old": _state_of(current), "new": state}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"{name} would say {state}"
+        return ret
+    with open(name, "w", encoding="utf-8") as fh:
+        fh.write(wanted)
+    ret["comment"] = f"{name} says {state}"
+    return ret
+
+
+def _state_of(text):
+    """The value an initial-state file holds, or None."""
+    for line in (text or "").splitlines():
+        if line.startswith("ETCD_INITIAL_CLUSTER_STATE="):
+            return line.split("=", 1)[1].strip('"')
+    return None

@@ -41,7 +41,7 @@ _VERIFY_INTERVAL = 1
 
 
 def __virtual__():
-    if "pgsalt_patroni.is_ready" in __salt__:  # noqa: F821
+    if "pgsalt_patroni.is_ready" in __salt__:
         return __virtualname__
     return (False, "the pgsalt_patroni execution module is not available")
 
@@ -60,7 +60,7 @@ def _conn(url, config_file):
 # --------------------------------------------------------------------------
 
 
-def ready(name, timeout=180, url=None, config_file=None):
+def ready(name, timeout=180, service="patroni", url=None, config_file=None):
     """
     Wait until the local Patroni member is ready in its role: running and
     holding the leader lock, or a replica that is streaming. This state only
@@ -71,11 +71,15 @@ def ready(name, timeout=180, url=None, config_file=None):
 
     timeout
         Seconds to wait for the member to become ready.
+
+    service
+        The systemd unit that runs Patroni; when it is not running the state fails at
+        once. Empty to skip that check.
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     conn = _conn(url, config_file)
     try:
-        before = __salt__["pgsalt_patroni.is_ready"](**conn)  # noqa: F821
+        before = __salt__["pgsalt_patroni.is_ready"](**conn)
     except CommandExecutionError as exc:
         ret["comment"] = str(exc)
         return ret
@@ -85,7 +89,7 @@ def ready(name, timeout=180, url=None, config_file=None):
         ret["comment"] = f"Patroni member is ready as {before.get('role')}"
         return ret
 
-    if __opts__["test"]:  # noqa: F821
+    if __opts__["test"]:
         ret["result"] = None
         ret["comment"] = (
             f"Patroni member is not ready yet ({before.get('reason')}); "
@@ -97,11 +101,22 @@ def ready(name, timeout=180, url=None, config_file=None):
         }
         return ret
 
-    try:
-        after = __salt__["pgsalt_patroni.wait_ready"](timeout=timeout, **conn)  # noqa: F821
-    except CommandExecutionError as exc:
-        ret["comment"] = str(exc)
-        return ret
+    # Wait in short slices so that a Patroni that keeps crashing fails the state at once
+    # instead of after the whole timeout.
+    deadline = time.monotonic() + timeout
+    while True:
+        left = max(1, min(10, int(deadline - time.monotonic())))
+        try:
+            after = __salt__["pgsalt_patroni.wait_ready"](timeout=left, **conn)
+        except CommandExecutionError as exc:
+            ret["comment"] = str(exc)
+            return ret
+        if after.get("ready") or time.monotonic() >= deadline:
+            break
+        if service and not __salt__["service.status"](service):
+            ret["comment"] = (f"the {service} service is not running "
+                              f"(see journalctl -u {service}): {after.get('reason')}")
+            return ret
 
     if after.get("ready"):
         ret["result"] = True
@@ -111,9 +126,7 @@ def ready(name, timeout=180, url=None, config_file=None):
             "new": {"role": after.get("role"), "state": after.get("state")},
         }
     else:
-        ret["comment"] = (
-            f"Patroni member did not become ready within {timeout}s: {after.get('reason')}"
-        )
+        ret["comment"] = f"Patroni member did not become ready: {after.get('reason')}"
     return ret
 
 
@@ -205,7 +218,7 @@ def _leaves(tree, prefix=""):
 
 def _pending_restart_note(conn):
     try:
-        topology = __salt__["pgsalt_patroni.cluster"](**conn)  # noqa: F821
+        topology = __salt__["pgsalt_patroni.cluster"](**conn)
     except CommandExecutionError:
         return ""
     members = topology.get("members") if isinstance(topology, dict) else None
@@ -243,7 +256,7 @@ def dynamic_config(name, config, url=None, config_file=None):
     conn = _conn(url, config_file)
 
     try:
-        current = __salt__["pgsalt_patroni.get_config"](**conn)  # noqa: F821
+        current = __salt__["pgsalt_patroni.get_config"](**conn)
     except CommandExecutionError as exc:
         ret["comment"] = f"Cannot read Patroni dynamic configuration: {exc}"
         return ret
@@ -256,14 +269,14 @@ def dynamic_config(name, config, url=None, config_file=None):
         return ret
 
     keys = ", ".join(_leaves(new))
-    if __opts__["test"]:  # noqa: F821
+    if __opts__["test"]:
         ret["result"] = None
         ret["changes"] = {"old": old, "new": new}
         ret["comment"] = f"Would patch Patroni dynamic configuration: {keys}"
         return ret
 
     try:
-        __salt__["pgsalt_patroni.patch_config"](new, **conn)  # noqa: F821
+        __salt__["pgsalt_patroni.patch_config"](new, **conn)
     except CommandExecutionError as exc:
         ret["comment"] = f"Patroni refused the configuration patch ({keys}): {exc}"
         return ret
@@ -271,7 +284,7 @@ def dynamic_config(name, config, url=None, config_file=None):
     remaining = new
     for attempt in range(_VERIFY_TRIES):
         try:
-            after = __salt__["pgsalt_patroni.get_config"](**conn)  # noqa: F821
+            after = __salt__["pgsalt_patroni.get_config"](**conn)
         except CommandExecutionError as exc:
             ret["comment"] = f"Patched {keys} but cannot read the configuration back: {exc}"
             return ret

@@ -9,7 +9,10 @@ import base64
 import importlib.util
 import json
 import pathlib
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest.mock import MagicMock, patch
@@ -591,7 +594,7 @@ def test_state_ready_waits():
         "old": {"state": "starting"},
         "new": {"role": "replica", "state": "running"},
     }
-    wait_ready.assert_called_once_with(timeout=42)
+    wait_ready.assert_called_once_with(timeout=10)
 
 
 def test_state_ready_timeout():
@@ -599,12 +602,25 @@ def test_state_ready_timeout():
     wait_ready = MagicMock(
         return_value=_ready(False, state="running", reason="replication_state is 'stopped'")
     )
-    salt = {"pgsalt_patroni.is_ready": is_ready, "pgsalt_patroni.wait_ready": wait_ready}
+    salt = {"pgsalt_patroni.is_ready": is_ready, "pgsalt_patroni.wait_ready": wait_ready,
+            "service.status": MagicMock(return_value=True)}
     with patch.dict(patroni_state.__salt__, salt):
-        ret = patroni_state.ready("patroni-ready", timeout=5)
+        ret = patroni_state.ready("patroni-ready", timeout=1)
     assert ret["result"] is False
     assert ret["changes"] == {}
     assert "replication_state is 'stopped'" in ret["comment"]
+
+
+def test_state_ready_fails_at_once_when_the_service_died():
+    is_ready = MagicMock(return_value=_ready(False, state=None, reason="not reachable"))
+    wait_ready = MagicMock(return_value=_ready(False, state=None, reason="not reachable"))
+    salt = {"pgsalt_patroni.is_ready": is_ready, "pgsalt_patroni.wait_ready": wait_ready,
+            "service.status": MagicMock(return_value=False)}
+    with patch.dict(patroni_state.__salt__, salt):
+        ret = patroni_state.ready("patroni-ready", timeout=300)
+    assert ret["result"] is False
+    assert "patroni service is not running" in ret["comment"]
+    wait_ready.assert_called_once_with(timeout=10)
 
 
 def test_state_ready_passes_connection_args():
@@ -756,3 +772,110 @@ def test_state_dynamic_config_end_to_end_with_fake_patroni(cfg, fake):
     assert again["result"] is True
     assert again["changes"] == {}
     assert "pg3" in again["comment"]
+
+
+# --------------------------------------------------------------------------
+# HTTPS with a real (self-signed) certificate
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    openssl = shutil.which("openssl")
+    if not openssl:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "api.crt", tmp_path / "api.key"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def tls_server(fake, tls_files):
+    cert, key = tls_files
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(fake))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    # like restapi.verify_client: required
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cert)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def _tls_config(path, port, cert, key, cafile=True, client_cert=True):
+    lines = [
+        "restapi:",
+        f"  connect_address: 127.0.0.1:{port}",
+        f"  certfile: {cert}",
+        f"  keyfile: {key}",
+        "  authentication:",
+        f"    username: {USERNAME}",
+        f"    password: {PASSWORD}",
+    ]
+    if cafile:
+        lines.append(f"  cafile: {cert}")
+    if client_cert:
+        lines += ["ctl:", f"  certfile: {cert}", f"  keyfile: {key}"]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_https_with_ca_and_client_cert(tls_server, tls_files, tmp_path, fake):
+    cert, key = tls_files
+    cfg = _tls_config(tmp_path / "tls.yml", tls_server.server_address[1], cert, key)
+    assert patroni_mod.member(config_file=cfg)["role"] == "primary"
+    assert patroni_mod.switchover(candidate="pg2", config_file=cfg)["result"] is True
+    assert fake.authorized(fake.requests[-1]["headers"])
+
+
+def test_https_unverifiable_server_is_reported(tls_server, tls_files, tmp_path):
+    cert, key = tls_files
+    cfg = _tls_config(tmp_path / "tls.yml", tls_server.server_address[1], cert, key, cafile=False)
+    with pytest.raises(CommandExecutionError) as excinfo:
+        patroni_mod.member(config_file=cfg)
+    text = str(excinfo.value)
+    assert f"https://127.0.0.1:{tls_server.server_address[1]} is not reachable" in text
+    assert "CERTIFICATE_VERIFY_FAILED" in text
+    _assert_no_password(text)
+
+
+def test_https_client_cert_is_needed_when_server_requires_it(tls_server, tls_files, tmp_path):
+    cert, key = tls_files
+    port = tls_server.server_address[1]
+    cfg = _tls_config(tmp_path / "tls.yml", port, cert, key, client_cert=False)
+    with pytest.raises(CommandExecutionError) as excinfo:
+        patroni_mod.member(config_file=cfg)
+    assert "is not reachable" in str(excinfo.value)
+    # restapi.verify_client makes the server certificate double as the client one
+    with open(cfg, "a", encoding="utf-8") as handle:
+        handle.write("  verify_client: required\n")
+    assert patroni_mod.member(config_file=cfg)["role"] == "primary"
+
+
+def test_https_missing_cafile_is_reported(tmp_path):
+    cfg = tmp_path / "tls.yml"
+    cfg.write_text(
+        "restapi:\n"
+        "  connect_address: 127.0.0.1:1\n"
+        "  certfile: /nonexistent/server.crt\n"
+        "  cafile: /nonexistent/ca.crt\n"
+        "  authentication: {username: u, password: " + PASSWORD + "}\n"
+    )
+    with pytest.raises(CommandExecutionError) as excinfo:
+        patroni_mod.member(config_file=str(cfg))
+    assert "Cannot set up TLS" in str(excinfo.value)
+    assert "/nonexistent/ca.crt" in str(excinfo.value)
+    _assert_no_password(str(excinfo.value))

@@ -28,7 +28,7 @@ def configure():
           f"# Written by the test bed.\nroot_dir: {ROOT}\ninterface: {C.GATEWAY}\nuser: root\n"
           "auto_accept: false\nopen_mode: false\nworker_threads: 4\ntimeout: 10\n"
           "gather_job_timeout: 15\nlog_level_logfile: info\nstate_output: changes\n"
-          "hash_type: sha256\npillar_source_merging_strategy: recursive\n"
+          "hash_type: sha256\npillar_source_merging_strategy: recurse\n"
           f"file_roots:\n  base:\n    - {C.REPO / 'salt'}\n    - {C.REPO}\n"
           f"pillar_roots:\n  base:\n    - {C.REPO / 'pillar'}\n"
           f"reactor: []\n")

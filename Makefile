@@ -1,0 +1,49 @@
+# pgsalt: `make demo` brings up the test bed and deploys the demo cluster; `make test` tests.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+TB := tests/testbed/tb
+PYTEST := $(PY) -m pytest
+
+.PHONY: venv demo test unit e2e lint bench down clean
+
+$(PY):
+	@command -v python3 >/dev/null || { echo "python3 is missing: apt-get install python3 python3-venv"; exit 1; }
+	python3 -m venv $(VENV) || { apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
+
+# The pins live in pyproject.toml; the repo is a formula, not a package to install.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	  print("\n".join(p["dependencies"] + p["optional-dependencies"]["test"]))' > $(VENV)/requirements.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(TB) up --nodes 3
+	$(TB) salt-run saltutil.sync_all
+	$(TB) salt-run state.orchestrate orch.deploy pillar='{"cluster": "demo"}'
+	@$(PY) tests/testbed/demo_info.py
+
+test: venv lint
+	$(PYTEST) -m unit
+	$(PYTEST) -m e2e -x
+
+unit: venv
+	$(PYTEST) -m unit
+
+e2e: venv
+	$(PYTEST) -m e2e -x
+
+lint: venv
+	$(VENV)/bin/ruff check _modules _states _runners _utils tests
+
+bench: venv
+	$(PY) tests/bench/run.py
+
+down:
+	$(TB) down
+
+clean:
+	$(TB) down --purge

@@ -1,0 +1,209 @@
+"""The cluster as this minion sees it, and the configs the formula's templates render.
+
+The states' templates call these functions with the components' defaults (imported from
+each ``defaults.yaml`` by ``pgsalt/map.jinja``); every decision about what a config holds is
+made here, in Python, so that the templates only print what they are given.
+"""
+
+import os
+import sys
+
+__virtualname__ = "pgsalt"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _model():
+    return __utils__["pgsalt_model.resolve"], __utils__["pgsalt_model.find_cluster"]
+
+
+def cluster(defaults, name=None):
+    """The resolved cluster this minion is a member of (or NAME), or {} when there is none.
+
+    Addresses of the members come from the Salt mine (``network.ip_addrs``).
+
+    CLI Example (the templates pass the defaults; on the CLI they are rarely useful):
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.cluster '{}'
+    """
+    resolve, find_cluster = _model()
+    clusters = __pillar__.get("pgsalt", {}).get("clusters", {})
+    name = name or find_cluster(clusters, __grains__["id"])
+    if not name or name not in clusters:
+        return {}
+    addresses = dict(__salt__["mine.get"]("*", "network.ip_addrs") or {})
+    addresses.setdefault(__grains__["id"], __salt__["network.ip_addrs"]())
+    resolved = resolve(name, clusters, defaults, __grains__.get("osfinger"), addresses)
+    me = __grains__["id"]
+    resolved["me"] = me
+    resolved["my"] = resolved["members"].get(me, {"roles": [], "address": None})
+    return resolved
+
+
+def minion_pip():
+    """The pip of the Python that runs this minion, where the formula installs its modules.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.minion_pip
+    """
+    return os.path.join(os.path.dirname(sys.executable), "pip")
+
+
+def _addr(c, member):
+    return c["members"][member]["address"]
+
+
+def patroni_config(c):
+    """Patroni's YAML config for this member, as a dict.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.patroni_config "$(salt-call --out=json pgsalt.cluster ...)"
+    """
+    pg, pt, users = c["postgresql"], c["patroni"], c["users"]
+    me, addr = c["me"], c["my"]["address"]
+    timing = pt["timing_values"]
+    db_addrs = sorted(_addr(c, m) for m in c["db_members"])
+    hba = ["local all postgres peer map=pgsalt", "local all all scram-sha-256"]
+    hba += [f"host replication {users['replication']['name']} {a}/32 scram-sha-256"
+            for a in db_addrs]
+    hba += [f"host all {users['rewind']['name']} {a}/32 scram-sha-256" for a in db_addrs]
+    hba += ["host all all 127.0.0.1/32 scram-sha-256"]
+    network = c.get("network")
+    hba += [f"host all all {network} scram-sha-256"] if network else [
+        f"host all all {_addr(c, m)}/32 scram-sha-256" for m in sorted(c["members"])]
+    hba += list(pg.get("pg_hba") or [])
+
+    def auth(key):
+        return {"username": users[key]["name"], "password": users[key]["password"]}
+
+    return {
+        "scope": c["scope"],
+        "namespace": c["namespace"],
+        "name": me,
+        "log": {"level": "INFO"},
+        "restapi": {"listen": f"{addr}:{pt['port']}",
+                    "connect_address": f"{addr}:{pt['port']}"},
+        "etcd3": {"hosts": c["etcd_hosts"]},
+        "bootstrap": {
+            "dcs": {
+                "ttl": timing["ttl"], "loop_wait": timing["loop_wait"],
+                "retry_timeout": timing["retry_timeout"],
+                "maximum_lag_on_failover": pt["maximum_lag_on_failover"],
+                "primary_start_timeout": pt["primary_start_timeout"],
+                "synchronous_mode": pt["synchronous_mode"],
+                "synchronous_mode_strict": pt["synchronous_mode_strict"],
+                "failsafe_mode": pt["failsafe_mode"],
+                "postgresql": {"use_pg_rewind": pt["use_pg_rewind"], "use_slots": True,
+                               "parameters": dict(pg["parameters"])},
+            },
+            "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
+        },
+        "postgresql": {
+            "listen": f"{addr},127.0.0.1:{pg['port']}",
+            "connect_address": f"{addr}:{pg['port']}",
+            "data_dir": pg["data_dir"],
+            "bin_dir": pg["bin_dir"],
+            "pgpass": "/var/lib/postgresql/.pgpass.patroni",
+            "authentication": {"superuser": auth("superuser"),
+                               "replication": auth("replication"),
+                               "rewind": auth("rewind")},
+            "parameters": {"unix_socket_directories": "/var/run/postgresql"},
+            "pg_hba": hba,
+            # root on the host may act as postgres over the socket (Salt's SQL module does).
+            "pg_ident": ["pgsalt root postgres", "pgsalt postgres postgres"],
+            "create_replica_methods": ["basebackup"],
+            "basebackup": [{"checkpoint": "fast"}],
+            "remove_data_directory_on_rewind_failure": True,
+            "remove_data_directory_on_diverged_timelines": True,
+        },
+        "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False,
+                 "nosync": False},
+    }
+
+
+def etcd_environment(c):
+    """The ETCD_* variables for this member's etcd, in a stable order.
+
+    ETCD_INITIAL_CLUSTER_STATE is not here: it is decided when the state runs and kept
+    in a file of its own, so that the decision never restarts a running member.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.etcd_environment "$(...)"
+    """
+    e, addr = c["etcd"], c["my"]["address"]
+    return [
+        ("ETCD_NAME", c["me"]),
+        ("ETCD_DATA_DIR", e["data_dir"]),
+        ("ETCD_LISTEN_PEER_URLS", f"http://{addr}:{e['peer_port']}"),
+        ("ETCD_LISTEN_CLIENT_URLS", f"http://{addr}:{e['client_port']},"
+                                    f"http://127.0.0.1:{e['client_port']}"),
+        ("ETCD_INITIAL_ADVERTISE_PEER_URLS", f"http://{addr}:{e['peer_port']}"),
+        ("ETCD_ADVERTISE_CLIENT_URLS", f"http://{addr}:{e['client_port']}"),
+        ("ETCD_INITIAL_CLUSTER", c["etcd_initial_cluster"]),
+        ("ETCD_INITIAL_CLUSTER_TOKEN", e["token"]),
+        ("ETCD_HEARTBEAT_INTERVAL", str(e["heartbeat_interval"])),
+        ("ETCD_ELECTION_TIMEOUT", str(e["election_timeout"])),
+        ("ETCD_ENABLE_V2", "false"),
+    ]
+
+
+def haproxy_backends(c):
+    """The PostgreSQL servers HAProxy routes to: name, address, port, check port.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.haproxy_backends "$(...)"
+    """
+    return [{"name": m, "address": _addr(c, m), "port": c["postgresql"]["port"],
+             "check_port": c["patroni"]["port"]} for m in c["db_members"]]
+
+
+def pgbouncer_databases(c):
+    """PgBouncer's [databases]: X to HAProxy's rw port, X_ro to its ro port, and the
+    database auth_query runs in when PgBouncer has ``auth_dbname``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.pgbouncer_databases "$(...)"
+    """
+    hp, pb = c["haproxy"], c["pgbouncer"]
+    suffix = pb["ro_suffix"]
+    out = {}
+    if pb["auth_dbname"]:
+        out[pb["auth_database"]] = f"host=127.0.0.1 port={hp['rw_port']} dbname=postgres"
+    for db in sorted(c["databases"]):
+        out[db] = f"host=127.0.0.1 port={hp['rw_port']} dbname={db}"
+        out[db + suffix] = f"host=127.0.0.1 port={hp['ro_port']} dbname={db}"
+    return out
+
+
+def auth_databases(c):
+    """Where PgBouncer's auth function must exist: postgres alone when PgBouncer has
+    ``auth_dbname`` (1.19+), otherwise every database it serves.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.auth_databases "$(...)"
+    """
+    if c["pgbouncer"]["auth_dbname"]:
+        return ["postgres"]
+    return ["postgres"] + sorted(c["databases"])

@@ -1,0 +1,94 @@
+{#- orch.deploy: bare hosts become an HA PostgreSQL cluster, in order, failing fast.
+    salt-run state.orchestrate orch.deploy [pillar='{"cluster": "NAME"}'] [test=True] #}
+{%- from 'orch/plan.jinja' import plan with context %}
+{%- if plan.errors %}
+
+pgsalt-deploy-pillar-invalid:
+  test.fail_without_changes:
+    - name: "pillar refused, no host was touched:\n{{ plan.errors | join('\n') }}"
+    - failhard: True
+{%- else %}
+{%- set members = plan.members | join(',') %}
+
+pgsalt-deploy-sync:
+  salt.state:
+    - tgt: {{ members }}
+    - tgt_type: list
+    - sls: pgsalt.sync
+    - failhard: True
+
+pgsalt-deploy-python-modules:
+  salt.state:
+    - tgt: {{ members }}
+    - tgt_type: list
+    - sls: pgsalt.python
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-sync
+{%- if plan.dcs %}
+
+pgsalt-deploy-etcd:
+  salt.state:
+    - tgt: {{ plan.dcs | join(',') }}
+    - tgt_type: list
+    - sls: etcd
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-python-modules
+{%- endif %}
+
+pgsalt-deploy-postgresql:
+  salt.state:
+    - tgt: {{ plan.db | join(',') }}
+    - tgt_type: list
+    - sls: [postgresql, patroni.config]
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-python-modules
+{%- if plan.dcs %}
+      - salt: pgsalt-deploy-etcd
+{%- endif %}
+{#- One db host at a time: the first started on a fresh cluster becomes the leader and
+    must accept writes; each next one must be streaming before the one after it. #}
+{%- set ns = namespace(previous='pgsalt-deploy-postgresql') %}
+{%- for member in plan.db %}
+
+pgsalt-deploy-patroni-{{ member }}:
+  salt.state:
+    - tgt: {{ member }}
+    - sls: patroni.service
+    - failhard: True
+    - require:
+      - salt: {{ ns.previous }}
+{%- set ns.previous = 'pgsalt-deploy-patroni-' ~ member %}
+{%- endfor %}
+
+pgsalt-deploy-sql-objects:
+  salt.state:
+    - tgt: {{ plan.db | join(',') }}
+    - tgt_type: list
+    - sls: postgresql.objects
+    - failhard: True
+    - require:
+      - salt: {{ ns.previous }}
+{%- if plan.balancer %}
+
+pgsalt-deploy-haproxy:
+  salt.state:
+    - tgt: {{ plan.balancer | join(',') }}
+    - tgt_type: list
+    - sls: haproxy
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-sql-objects
+
+pgsalt-deploy-pgbouncer:
+  salt.state:
+    - tgt: {{ plan.balancer | join(',') }}
+    - tgt_type: list
+    - sls: pgbouncer
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-haproxy
+{%- endif %}
+{%- endif %}

@@ -1,0 +1,4 @@
+include:
+  - etcd.package
+  - etcd.config
+  - etcd.service

@@ -1,0 +1,4 @@
+include:
+  - haproxy.package
+  - haproxy.config
+  - haproxy.service

@@ -1,0 +1,4 @@
+haproxy-package-installed:
+  pkg.installed:
+    - name: haproxy
+    - install_recommends: False

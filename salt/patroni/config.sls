@@ -1,0 +1,42 @@
+{%- from 'pgsalt/map.jinja' import cluster with context %}
+{%- set patroni = cluster.patroni %}
+{%- set bin = '/usr/bin' if patroni.source == 'package' else patroni.venv.path ~ '/bin' %}
+include:
+  - postgresql.package
+  - patroni.package
+
+patroni-config-directory:
+  file.directory:
+    - name: {{ patroni.config_dir }}
+    - user: postgres
+    - group: postgres
+    - mode: '0750'
+    - require:
+      - pkg: postgresql-package-server-installed
+
+{#- The file carries passwords: never shown in diffs, readable by postgres alone. #}
+patroni-config-file:
+  file.managed:
+    - name: {{ patroni.config_dir }}/config.yml
+    - source: salt://patroni/files/config.yml.jinja
+    - template: jinja
+    - user: postgres
+    - group: postgres
+    - mode: '0600'
+    - show_changes: False
+    - context:
+        config: {{ salt['pgsalt.patroni_config'](cluster) | json }}
+    - check_cmd: {{ bin }}/patroni --validate-config
+    - require:
+      - file: patroni-config-directory
+      - patroni-package-installed
+
+patroni-config-unit:
+  file.managed:
+    - name: /etc/systemd/system/patroni.service
+    - source: salt://patroni/files/patroni.service.jinja
+    - template: jinja
+    - context:
+        scope: {{ cluster.scope }}
+        bin: {{ bin }}
+        config: {{ patroni.config_dir }}/config.yml

@@ -1,0 +1,4 @@
+include:
+  - patroni.package
+  - patroni.config
+  - patroni.service

@@ -1,0 +1,4 @@
+include:
+  - pgbouncer.package
+  - pgbouncer.config
+  - pgbouncer.service

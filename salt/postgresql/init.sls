@@ -1,0 +1,2 @@
+include:
+  - postgresql.package
