@@ -44,6 +44,22 @@ def cluster(defaults, name=None):
     return resolved
 
 
+def plan(clusters, name=None, defaults=None, known_minions=None):
+    """Validate cluster NAME of CLUSTERS and return who does what (see ``pgsalt_model.plan``).
+
+    Orchestrations call it while they render, on the master, with the pillar they see and
+    the accepted minion keys, so that a pillar error stops them before any host is touched
+    (in ``test=True`` runs too) and no secret travels as a job argument.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call pgsalt.plan "$(salt-call --out=json pillar.get pgsalt:clusters)" demo
+    """
+    return __utils__["pgsalt_model.plan"](clusters, name, defaults, known_minions)
+
+
 def minion_pip():
     """The pip of the Python that runs this minion, where the formula installs its modules.
 

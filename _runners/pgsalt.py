@@ -1,17 +1,9 @@
-"""Master-side view of the clusters in pillar: validation and the plan orchestrations follow.
-
-Orchestrations render ``pgsalt.plan`` before anything runs, so that a pillar error stops
-an operation before any host is touched, in ``test=True`` runs too.
-"""
-
-import logging
+"""Pillar validation from the master's command line (``salt-run pgsalt.validate``)."""
 
 import salt.fileclient
 import salt.key
 import salt.pillar
 import salt.utils.yaml
-
-log = logging.getLogger(__name__)
 
 COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy")
 
@@ -31,10 +23,10 @@ def _defaults(saltenv):
         client.destroy()
 
 
-def _clusters(saltenv, pillar_override=None):
+def _clusters(saltenv):
     """The clusters as the master's own pillar holds them (the same pillar orchestrations see)."""
     pillar = salt.pillar.get_pillar(
-        __opts__, {}, __opts__["id"], saltenv=saltenv, pillar_override=pillar_override
+        __opts__, {}, __opts__["id"], saltenv=saltenv
     ).compile_pillar()
     return pillar.get("pgsalt", {}).get("clusters") or {}
 
@@ -43,42 +35,11 @@ def _known_minions():
     return salt.key.get_key(__opts__).list_keys().get("minions", [])
 
 
-def plan(cluster=None, saltenv="base"):
-    """Validate CLUSTER's pillar and return who does what.
-
-    Returns ``{"cluster", "errors", "members", "dcs", "db", "balancer", "dcs_cluster"}``;
-    the role lists are sorted minion ids. ``errors`` is empty when the pillar is valid.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt-run pgsalt.plan cluster=demo
-    """
-    model = __utils__
-    clusters = _clusters(saltenv)
-    defaults = _defaults(saltenv)
-    errors = model["pgsalt_model.validate"](clusters, cluster, defaults, _known_minions())
-    if errors:
-        __context__["retcode"] = 1
-        return {"cluster": cluster, "errors": errors}
-    name = cluster or next(iter(clusters))
-    resolved = model["pgsalt_model.resolve"](name, clusters, defaults)
-    return {
-        "cluster": name,
-        "errors": [],
-        "members": sorted(resolved["members"]),
-        "dcs": resolved["dcs_members"],
-        "db": resolved["db_members"],
-        "balancer": resolved["balancer_members"],
-        "dcs_cluster": resolved["dcs"].get("cluster"),
-    }
-
-
 def validate(cluster=None, saltenv="base"):
-    """Check CLUSTER's pillar; returns the list of errors (empty when valid).
+    """Check CLUSTER's pillar as the master's pillar holds it; returns the list of errors.
 
-    Each error names the pillar key and what is wrong. The exit code is 1 on errors.
+    Each error names the pillar key and what is wrong; the exit code is 1 on errors.
+    Orchestrations run the same check (``pgsalt.plan``) before they touch any host.
 
     CLI Example:
 
@@ -86,4 +47,9 @@ def validate(cluster=None, saltenv="base"):
 
         salt-run pgsalt.validate cluster=demo
     """
-    return plan(cluster, saltenv)["errors"]
+    errors = __utils__["pgsalt_model.validate"](
+        _clusters(saltenv), cluster, _defaults(saltenv), _known_minions()
+    )
+    if errors:
+        __context__["retcode"] = 1
+    return errors

@@ -13,7 +13,7 @@ import ipaddress
 import urllib.parse
 
 # Salt's loader publishes every function listed here and nothing else.
-__all__ = ["merge", "defaults_for", "resolve", "find_cluster", "validate"]
+__all__ = ["merge", "defaults_for", "resolve", "find_cluster", "validate", "plan"]
 
 COMPONENTS = ("etcd", "postgresql", "patroni", "pgbouncer", "haproxy")
 ROLES = ("dcs", "db", "balancer", "backup", "monitor")
@@ -230,6 +230,28 @@ def validate(clusters, name=None, defaults=None, known_minions=None):
     _check_patroni(cluster, path, errors)
     _check_postgresql(cluster, path, errors)
     return errors
+
+
+def plan(clusters, name=None, defaults=None, known_minions=None):
+    """Validate cluster NAME and say who does what: the plan an orchestration follows.
+
+    Returns ``{"cluster", "errors"}`` when the pillar is refused, else also the sorted
+    minion ids ``members``, ``dcs``, ``db`` and ``balancer``, and ``dcs_cluster``.
+    """
+    errors = validate(clusters, name, defaults, known_minions)
+    if errors:
+        return {"cluster": name, "errors": errors}
+    name = name or next(iter(clusters))
+    resolved = resolve(name, clusters, defaults or {})
+    return {
+        "cluster": name,
+        "errors": [],
+        "members": sorted(resolved["members"]),
+        "dcs": resolved["dcs_members"],
+        "db": resolved["db_members"],
+        "balancer": resolved["balancer_members"],
+        "dcs_cluster": resolved["dcs"].get("cluster"),
+    }
 
 
 def _schema(defaults):

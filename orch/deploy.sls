@@ -3,9 +3,12 @@
 {%- from 'orch/plan.jinja' import plan with context %}
 {%- if plan.errors %}
 
-pgsalt-deploy-pillar-invalid:
-  test.fail_without_changes:
-    - name: "pillar refused, no host was touched:\n{{ plan.errors | join('\n') }}"
+pgsalt-deploy-pillar-refused:
+  test.configurable_test_state:
+    - result: False
+    - changes: False
+    - allow_test_mode_failure: True
+    - comment: {{ ("pillar refused, no host was touched:\n" ~ plan.errors | join("\n")) | json }}
     - failhard: True
 {%- else %}
 {%- set members = plan.members | join(',') %}
@@ -15,6 +18,7 @@ pgsalt-deploy-sync:
     - tgt: {{ members }}
     - tgt_type: list
     - sls: pgsalt.sync
+    - pillar: {cluster: {{ plan.cluster }}}
     - failhard: True
 
 pgsalt-deploy-python-modules:
@@ -22,6 +26,7 @@ pgsalt-deploy-python-modules:
     - tgt: {{ members }}
     - tgt_type: list
     - sls: pgsalt.python
+    - pillar: {cluster: {{ plan.cluster }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-sync
@@ -32,6 +37,7 @@ pgsalt-deploy-etcd:
     - tgt: {{ plan.dcs | join(',') }}
     - tgt_type: list
     - sls: etcd
+    - pillar: {cluster: {{ plan.cluster }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-python-modules
@@ -42,6 +48,7 @@ pgsalt-deploy-postgresql:
     - tgt: {{ plan.db | join(',') }}
     - tgt_type: list
     - sls: [postgresql, patroni.config]
+    - pillar: {cluster: {{ plan.cluster }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-python-modules
@@ -57,6 +64,7 @@ pgsalt-deploy-patroni-{{ member }}:
   salt.state:
     - tgt: {{ member }}
     - sls: patroni.service
+    - pillar: {cluster: {{ plan.cluster }}}
     - failhard: True
     - require:
       - salt: {{ ns.previous }}
@@ -68,6 +76,7 @@ pgsalt-deploy-sql-objects:
     - tgt: {{ plan.db | join(',') }}
     - tgt_type: list
     - sls: postgresql.objects
+    - pillar: {cluster: {{ plan.cluster }}}
     - failhard: True
     - require:
       - salt: {{ ns.previous }}
@@ -78,6 +87,7 @@ pgsalt-deploy-haproxy:
     - tgt: {{ plan.balancer | join(',') }}
     - tgt_type: list
     - sls: haproxy
+    - pillar: {cluster: {{ plan.cluster }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-sql-objects
@@ -87,6 +97,7 @@ pgsalt-deploy-pgbouncer:
     - tgt: {{ plan.balancer | join(',') }}
     - tgt_type: list
     - sls: pgbouncer
+    - pillar: {cluster: {{ plan.cluster }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-haproxy

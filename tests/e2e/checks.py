@@ -1,0 +1,65 @@
+"""Checks a deployed cluster must pass, shared by the Debian 13 and Debian 12 deploy tests."""
+
+import uuid
+
+
+def roles(bed, member):
+    """Patroni's view of the cluster, asked on MEMBER: {name: (role, state, lag/streaming)}."""
+    cluster = bed.salt(member, "pgsalt_patroni.cluster")[member]
+    return {m["name"]: (m["role"], m["state"]) for m in cluster["members"]}
+
+
+def leader_and_streaming_replicas(bed, members):
+    view = roles(bed, members[0])
+    leaders = [n for n, (role, _) in view.items() if role in ("leader", "primary", "master")]
+    replicas = sorted(n for n, (role, state) in view.items()
+                      if role in ("replica", "sync_standby", "quorum_standby")
+                      and state == "streaming")
+    return leaders, replicas
+
+
+def assert_one_leader_and_streaming_replicas(bed, members):
+    leaders, replicas = bed.wait(
+        "one leader and streaming replicas",
+        lambda: (lambda lr: lr if len(lr[0]) == 1 and len(lr[1]) == len(members) - 1 else None)(
+            leader_and_streaming_replicas(bed, members)),
+        timeout=90)
+    assert sorted(leaders + replicas) == sorted(members)
+    return leaders[0]
+
+
+def assert_routing(bed, members, addresses, cluster, db):
+    """Every balancer: 5000 and db via 6432 reach the leader; 5001 and db_ro a replica."""
+    leader = assert_one_leader_and_streaming_replicas(bed, members)
+    for node in members:
+        rw = bed.psql("SELECT inet_server_addr(), pg_is_in_recovery()", node=node, port=5000,
+                      cluster=cluster)
+        assert rw == f"{addresses[leader]}|False", (node, rw)
+        ro = bed.psql("SELECT pg_is_in_recovery()", node=node, port=5001, cluster=cluster)
+        assert ro == "True", (node, ro)
+        pooled = bed.psql("SELECT inet_server_addr(), pg_is_in_recovery()", node=node,
+                          port=6432, db=db, cluster=cluster)
+        assert pooled == f"{addresses[leader]}|False", (node, pooled)
+        pooled_ro = bed.psql("SELECT pg_is_in_recovery()", node=node, port=6432,
+                             db=f"{db}_ro", cluster=cluster)
+        assert pooled_ro == "True", (node, pooled_ro)
+    return leader
+
+
+def assert_write_then_read_everywhere(bed, members, cluster):
+    token = uuid.uuid4().hex
+    bed.psql("CREATE TABLE IF NOT EXISTS e2e_rw (token text PRIMARY KEY)", port=5000,
+             node=members[0], cluster=cluster)
+    bed.psql(f"INSERT INTO e2e_rw VALUES ('{token}')", port=5000, node=members[0],
+             cluster=cluster)
+    for node in members:
+        bed.wait(f"the row read through {node}:5001",
+                 lambda node=node: bed.psql(f"SELECT token FROM e2e_rw WHERE token = '{token}'",
+                                            node=node, port=5001, cluster=cluster) == token,
+                 timeout=30)
+
+
+def assert_etcd_healthy(bed, member, count):
+    health = bed.salt(member, "pgsalt_etcd.health")[member]
+    assert health["healthy"] is True, health
+    assert health["members"] == count, health

@@ -1,0 +1,91 @@
+"""orch.deploy on three bare Debian 13 hosts: an HA cluster that routes, replicates and is
+idempotent."""
+
+import json
+import time
+
+import psycopg
+import pytest
+from checks import (
+    assert_etcd_healthy,
+    assert_one_leader_and_streaming_replicas,
+    assert_routing,
+    assert_write_then_read_everywhere,
+    roles,
+)
+from conftest import changed_states
+
+pytestmark = pytest.mark.e2e
+
+MEMBERS = ["pg1", "pg2", "pg3"]
+ADDRESSES = {"pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13"}
+APP_PASSWORD = "demo-app-password-W8fD3kQs"
+
+
+def test_deploy_builds_the_cluster_in_order(demo):
+    order = sorted(demo.values(), key=lambda r: r["__run_num__"])
+    ids = [r["__id__"] for r in order]
+    assert ids[:4] == ["pgsalt-deploy-sync", "pgsalt-deploy-python-modules",
+                       "pgsalt-deploy-etcd", "pgsalt-deploy-postgresql"]
+    assert ids[4:7] == [f"pgsalt-deploy-patroni-{m}" for m in MEMBERS]
+    assert ids[7:] == ["pgsalt-deploy-sql-objects", "pgsalt-deploy-haproxy",
+                       "pgsalt-deploy-pgbouncer"]
+
+
+def test_one_leader_two_streaming_replicas_and_healthy_etcd(bed, demo):
+    assert_one_leader_and_streaming_replicas(bed, MEMBERS)
+    assert_etcd_healthy(bed, "pg2", 3)
+    versions = bed.salt("pg*", "cmd.run", "psql --version")
+    assert all("17." in v for v in versions.values()), versions
+
+
+def test_every_entry_point_routes_by_role(bed, demo):
+    assert_routing(bed, MEMBERS, ADDRESSES, "demo", "app")
+
+
+def test_a_write_through_5000_reads_back_through_5001_everywhere(bed, demo):
+    assert_write_then_read_everywhere(bed, MEMBERS, "demo")
+
+
+def test_rerun_changes_nothing_and_highstate_has_nothing_to_do(bed, demo):
+    ok, by_id = bed.orchestrate("orch.deploy", {"cluster": "demo"})
+    assert ok
+    assert changed_states(by_id) == []
+    assert all(not r.get("changes") for r in by_id.values()), json.dumps(by_id)[-3000:]
+    dry = bed.salt("pg*", "state.highstate", "test=True")
+    for minion, states in dry.items():
+        pending = {k: v for k, v in states.items() if v["result"] is not True or v["changes"]}
+        assert pending == {}, (minion, pending)
+
+
+def test_secrets_stay_out_of_state_returns(bed, demo):
+    ret = json.dumps(bed.salt("pg1", "state.apply", "patroni.config,pgbouncer.config",
+                              "test=True"))
+    for secret in (APP_PASSWORD, "demo-superuser-7Hq2xLp9", "demo-pgbouncer-Ju5nB2eX"):
+        assert secret not in ret
+    modes = bed.sh("pg1", "stat", "-c", "%a %U %n", "/etc/patroni/config.yml",
+                   "/etc/pgbouncer/userlist.txt")
+    assert modes.split("\n")[:2] == ["600 postgres /etc/patroni/config.yml",
+                                     "600 postgres /etc/pgbouncer/userlist.txt"]
+
+
+def test_pooled_client_keeps_its_connection_through_a_switchover(bed, demo):
+    leader = assert_one_leader_and_streaming_replicas(bed, MEMBERS)
+    conn = psycopg.connect(host=ADDRESSES["pg2"], port=6432, dbname="app", user="app",
+                           password=APP_PASSWORD, autocommit=True, connect_timeout=5)
+    with conn:
+        assert str(conn.execute("SELECT inet_server_addr()").fetchone()[0]) == ADDRESSES[leader]
+        # With synchronous_mode on, Patroni switches over to the sync standby only.
+        view = roles(bed, leader)
+        candidate = next(n for n, (role, _) in view.items() if role == "sync_standby")
+        result = bed.salt(leader, "pgsalt_patroni.switchover", f"candidate={candidate}")
+        assert result[leader]["result"] is True, result
+
+        def routed():
+            return bed.psql("SELECT inet_server_addr()", node="pg2", port=5000) == \
+                ADDRESSES[candidate]
+        bed.wait("HAProxy routes to the new leader", routed, timeout=60)
+        time.sleep(1)
+        row = conn.execute("SELECT inet_server_addr(), pg_is_in_recovery()").fetchone()
+        assert (str(row[0]), row[1]) == (ADDRESSES[candidate], False)
+    assert_one_leader_and_streaming_replicas(bed, MEMBERS)

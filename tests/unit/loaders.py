@@ -1,0 +1,77 @@
+"""Helpers shared by the unit tests of the pgsalt execution module, states, runner and templates.
+
+``_modules/``, ``_states/`` and ``_runners/`` each hold a ``pgsalt.py``: every test file loads
+the one it tests by path, under a name of its own, so that no two share module globals.
+"""
+
+import importlib.util
+import pathlib
+from unittest.mock import MagicMock
+
+import pgsalt_model
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy")
+# Mine data as network.ip_addrs returns it on the bed: a NAT address first, the bed's second,
+# so that picking the address inside the cluster's network is exercised.
+ADDRESSES = {f"pg{i}": [f"192.168.100.{i}", f"10.77.0.1{i}"] for i in range(1, 6)}
+DEMO = {"pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13"}
+KNOWN_MINIONS = ["pg1", "pg2", "pg3", "pg5"]
+
+
+def load(name, relpath):
+    """Load the Python file at RELPATH (from the repo root) as a new module named NAME."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_yaml(relpath):
+    return yaml.safe_load((ROOT / relpath).read_text(encoding="utf-8"))
+
+
+def defaults():
+    """Every component's defaults.yaml, keyed as salt/pgsalt/map.jinja passes them."""
+    return {name: load_yaml(f"salt/{name}/defaults.yaml") for name in COMPONENTS}
+
+
+def shipped_pillar():
+    """The pillar the shipped pillar/top.sls gives every minion (mine, demo and second)."""
+    pillar = {}
+    for sls in ("mine", "demo", "second"):
+        pillar = pgsalt_model.merge(pillar, load_yaml(f"pillar/pgsalt/{sls}.sls"))
+    return pillar
+
+
+def passwords(pillar):
+    """Every password in pillar's clusters (users and roles)."""
+    found = []
+    for cluster in pillar["pgsalt"]["clusters"].values():
+        for section in ("users", "roles"):
+            for spec in (cluster.get(section) or {}).values():
+                if isinstance(spec, dict) and isinstance(spec.get("password"), str):
+                    found.append(spec["password"])
+    return found
+
+
+def model_utils():
+    """``__utils__`` as Salt's loader builds it from _utils/pgsalt_model.py (its ``__all__``)."""
+    return {f"pgsalt_model.{name}": getattr(pgsalt_model, name) for name in pgsalt_model.__all__}
+
+
+def minion_globals(minion="pg2", osfinger="Debian-13", pillar=None, addresses=None):
+    """The loader globals of the pgsalt execution module on minion MINION."""
+    addresses = ADDRESSES if addresses is None else addresses
+    return {
+        "__pillar__": shipped_pillar() if pillar is None else pillar,
+        "__grains__": {"id": minion, "osfinger": osfinger},
+        "__salt__": {
+            "mine.get": MagicMock(return_value=dict(addresses)),
+            "network.ip_addrs": MagicMock(return_value=list(addresses.get(minion, []))),
+        },
+        "__utils__": model_utils(),
+        "__opts__": {"id": minion},
+        "__context__": {},
+    }

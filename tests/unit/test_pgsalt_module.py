@@ -1,0 +1,396 @@
+"""Unit tests of _modules/pgsalt.py: the cluster as a minion sees it, and the configs built from it.
+
+The module runs over the real _utils/pgsalt_model.py (wired as ``__utils__``), the shipped
+pillar (pillar/pgsalt/*.sls) and the components' real defaults.yaml files; only the Salt mine
+and the minion's own addresses are faked.
+"""
+
+import copy
+
+import loaders
+import pytest
+
+pytestmark = pytest.mark.unit
+
+execmod = loaders.load("pgsalt_execmod_under_test", "_modules/pgsalt.py")
+
+DEMO_PASSWORDS = {
+    "superuser": "demo-superuser-7Hq2xLp9",
+    "replication": "demo-replication-K4vT8sWn",
+    "rewind": "demo-rewind-P3mZ6yRc",
+}
+
+
+@pytest.fixture
+def minion():
+    return "pg2"
+
+
+@pytest.fixture
+def osfinger():
+    return "Debian-13"
+
+
+@pytest.fixture
+def pillar():
+    return loaders.shipped_pillar()
+
+
+@pytest.fixture
+def dunders(minion, osfinger, pillar):
+    return loaders.minion_globals(minion, osfinger, pillar)
+
+
+@pytest.fixture
+def configure_loader_modules(dunders):
+    return {execmod: dunders}
+
+
+@pytest.fixture(scope="module")
+def defaults():
+    return loaders.defaults()
+
+
+@pytest.fixture
+def cluster(defaults):
+    return execmod.cluster(defaults)
+
+
+def _hba(config):
+    """pg_hba lines as lists of fields."""
+    return [line.split() for line in config["postgresql"]["pg_hba"]]
+
+
+# --------------------------------------------------------------------------
+# cluster()
+# --------------------------------------------------------------------------
+
+
+def test_cluster_is_the_minions_own_with_addresses_from_the_mine(cluster, dunders):
+    assert cluster["name"] == "demo"
+    assert cluster["scope"] == "demo"
+    assert cluster["me"] == "pg2"
+    assert cluster["my"] == {"roles": ["dcs", "db", "balancer"], "address": "10.77.0.12"}
+    # the address inside 10.77.0.0/24, not the first (NAT) one the mine lists
+    assert {mid: spec["address"] for mid, spec in cluster["members"].items()} == loaders.DEMO
+    assert cluster["dcs_members"] == cluster["db_members"] == cluster["balancer_members"] == [
+        "pg1", "pg2", "pg3"
+    ]
+    assert cluster["unaddressed"] == []
+    assert cluster["etcd_hosts"] == ["10.77.0.11:2379", "10.77.0.12:2379", "10.77.0.13:2379"]
+    dunders["__salt__"]["mine.get"].assert_called_once_with("*", "network.ip_addrs")
+
+
+def test_cluster_on_debian_13(cluster):
+    pg = cluster["postgresql"]
+    assert pg["version"] == 17
+    assert pg["data_dir"] == "/var/lib/postgresql/17/demo"
+    assert pg["bin_dir"] == "/usr/lib/postgresql/17/bin"
+    assert pg["packages"] == ["postgresql-17", "postgresql-client-17"]
+    assert cluster["patroni"]["source"] == "package"
+    assert cluster["pgbouncer"]["auth_dbname"] is True
+
+
+@pytest.mark.parametrize("osfinger", ["Debian-12"])
+def test_cluster_on_debian_12(cluster, osfinger):
+    pg = cluster["postgresql"]
+    assert pg["version"] == 15
+    assert pg["data_dir"] == "/var/lib/postgresql/15/demo"
+    assert pg["bin_dir"] == "/usr/lib/postgresql/15/bin"
+    assert pg["packages"] == ["postgresql-15", "postgresql-client-15"]
+    assert cluster["patroni"]["source"] == "venv"
+    assert cluster["patroni"]["venv"]["path"] == "/opt/patroni"
+    assert cluster["pgbouncer"]["auth_dbname"] is False
+
+
+def test_cluster_own_address_when_the_mine_has_not_got_it_yet(defaults, dunders):
+    mine = {mid: addrs for mid, addrs in loaders.ADDRESSES.items() if mid != "pg2"}
+    dunders["__salt__"]["mine.get"].return_value = mine
+    cluster = execmod.cluster(defaults)
+    assert cluster["my"]["address"] == "10.77.0.12"
+    dunders["__salt__"]["network.ip_addrs"].assert_called_once_with()
+    # an empty mine (None) is no error either: the others are just unaddressed
+    dunders["__salt__"]["mine.get"].return_value = None
+    cluster = execmod.cluster(defaults)
+    assert cluster["my"]["address"] == "10.77.0.12"
+    assert cluster["unaddressed"] == ["pg1", "pg3"]
+
+
+@pytest.mark.parametrize("minion", ["pg9"])
+def test_cluster_empty_for_a_minion_in_no_cluster(cluster, defaults, minion):
+    assert cluster == {}
+    assert execmod.cluster(defaults, name="nosuch") == {}
+
+
+def test_cluster_by_name_for_a_non_member(defaults):
+    cluster = execmod.cluster(defaults, name="second")
+    assert cluster["name"] == "second"
+    assert cluster["me"] == "pg2"
+    assert cluster["my"] == {"roles": [], "address": None}
+    assert cluster["db_members"] == ["pg5"]
+
+
+@pytest.mark.parametrize("minion", ["pg5"])
+def test_cluster_using_another_clusters_etcd(cluster, minion):
+    assert cluster["name"] == "second"
+    assert cluster["my"] == {"roles": ["db", "balancer"], "address": "10.77.0.15"}
+    assert cluster["dcs_members"] == []
+    assert cluster["etcd_hosts"] == ["10.77.0.11:2379", "10.77.0.12:2379", "10.77.0.13:2379"]
+    assert cluster["postgresql"]["data_dir"] == "/var/lib/postgresql/17/second"
+
+
+# --------------------------------------------------------------------------
+# patroni_config()
+# --------------------------------------------------------------------------
+
+
+def test_patroni_config_identity_and_addresses(cluster):
+    config = execmod.patroni_config(cluster)
+    assert config["scope"] == "demo"
+    assert config["name"] == "pg2"
+    assert config["namespace"] == "/service/"
+    assert config["restapi"] == {"listen": "10.77.0.12:8008", "connect_address": "10.77.0.12:8008"}
+    pg = config["postgresql"]
+    # Patroni's listen is "host[,host...]:port"
+    hosts, port = pg["listen"].rsplit(":", 1)
+    assert port == "5432"
+    assert set(hosts.split(",")) == {"10.77.0.12", "127.0.0.1"}
+    assert pg["connect_address"] == "10.77.0.12:5432"
+    assert pg["data_dir"] == "/var/lib/postgresql/17/demo"
+    assert pg["bin_dir"] == "/usr/lib/postgresql/17/bin"
+
+
+def test_patroni_config_etcd_hosts_are_the_dcs_members(cluster):
+    config = execmod.patroni_config(cluster)
+    dcs = [cluster["members"][mid]["address"] for mid in cluster["dcs_members"]]
+    assert config["etcd3"] == {"hosts": [f"{addr}:2379" for addr in dcs]}
+    assert "etcd" not in config  # the v2 API is off (ETCD_ENABLE_V2=false)
+
+
+def test_patroni_config_hba_has_no_trust_and_replication_only_from_db_members(cluster):
+    config = execmod.patroni_config(cluster)
+    hba = _hba(config)
+    assert hba, "no pg_hba"
+    assert all("trust" not in fields for fields in hba)
+    remote = [fields for fields in hba if fields[0] != "local"]
+    assert all(fields[-1] == "scram-sha-256" for fields in remote)
+
+    replication = [fields for fields in hba if fields[1] == "replication"]
+    assert sorted(fields[3] for fields in replication) == [
+        f"{addr}/32" for addr in sorted(loaders.DEMO.values())
+    ]
+    assert {fields[2] for fields in replication} == {"replicator"}
+    rewind = [fields for fields in hba if fields[2] == "rewinder"]
+    assert sorted(fields[3] for fields in rewind) == [
+        f"{addr}/32" for addr in sorted(loaders.DEMO.values())
+    ]
+    # everyone else: password auth from localhost and the cluster's network
+    assert ["host", "all", "all", "10.77.0.0/24", "scram-sha-256"] in hba
+    assert ["host", "all", "all", "127.0.0.1/32", "scram-sha-256"] in hba
+
+
+def test_patroni_config_peer_map_lets_root_act_as_postgres(cluster):
+    config = execmod.patroni_config(cluster)
+    local_postgres = [f for f in _hba(config) if f[:3] == ["local", "all", "postgres"]]
+    assert len(local_postgres) == 1
+    assert local_postgres[0][3] == "peer"
+    options = dict(opt.split("=", 1) for opt in local_postgres[0][4:])
+    ident = [line.split() for line in config["postgresql"]["pg_ident"]]
+    assert [options["map"], "root", "postgres"] in ident
+    assert [options["map"], "postgres", "postgres"] in ident
+    # the postgres line comes before the catch-all local line, or it would never match
+    hba = _hba(config)
+    assert hba.index(local_postgres[0]) < hba.index(["local", "all", "all", "scram-sha-256"])
+
+
+def test_patroni_config_extra_hba_lines_come_last(defaults, pillar):
+    extra = "hostssl all all 192.0.2.0/24 scram-sha-256"
+    pillar["pgsalt"]["clusters"]["demo"]["postgresql"] = {"pg_hba": [extra]}
+    cluster = execmod.cluster(defaults)
+    assert execmod.patroni_config(cluster)["postgresql"]["pg_hba"][-1] == extra
+
+
+def test_patroni_config_without_network_lists_each_member(defaults, pillar):
+    demo = pillar["pgsalt"]["clusters"]["demo"]
+    demo["network"] = None
+    for mid, addr in loaders.DEMO.items():
+        demo["members"][mid]["address"] = addr
+    config = execmod.patroni_config(execmod.cluster(defaults))
+    hba = _hba(config)
+    everyone = [f[3] for f in hba if f[:3] == ["host", "all", "all"] and f[3] != "127.0.0.1/32"]
+    assert sorted(everyone) == [f"{addr}/32" for addr in sorted(loaders.DEMO.values())]
+    assert all("None" not in line for line in config["postgresql"]["pg_hba"])
+
+
+def test_patroni_config_credentials(cluster):
+    auth = execmod.patroni_config(cluster)["postgresql"]["authentication"]
+    assert auth == {
+        "superuser": {"username": "postgres", "password": DEMO_PASSWORDS["superuser"]},
+        "replication": {"username": "replicator", "password": DEMO_PASSWORDS["replication"]},
+        "rewind": {"username": "rewinder", "password": DEMO_PASSWORDS["rewind"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("timing", "expected"),
+    [
+        (None, {"ttl": 30, "loop_wait": 10, "retry_timeout": 10}),  # demo's default
+        ("fast", {"ttl": 20, "loop_wait": 5, "retry_timeout": 5}),
+    ],
+)
+def test_patroni_config_timing_from_the_profile(defaults, pillar, timing, expected):
+    if timing:
+        pillar["pgsalt"]["clusters"]["demo"]["patroni"]["timing"] = timing
+    dcs = execmod.patroni_config(execmod.cluster(defaults))["bootstrap"]["dcs"]
+    assert {key: dcs[key] for key in expected} == expected
+
+
+def test_patroni_config_bootstrap_dcs(cluster):
+    dcs = execmod.patroni_config(cluster)["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode"] is True
+    assert dcs["synchronous_mode_strict"] is False
+    assert dcs["failsafe_mode"] is False
+    assert dcs["maximum_lag_on_failover"] == 1048576
+    assert dcs["primary_start_timeout"] == 300
+    assert dcs["postgresql"]["use_pg_rewind"] is True
+    assert dcs["postgresql"]["use_slots"] is True
+    params = dcs["postgresql"]["parameters"]
+    assert params == cluster["postgresql"]["parameters"]
+    assert params["max_connections"] == 200
+    # pg_rewind needs wal_log_hints (the data checksums of initdb would do too)
+    assert params["wal_log_hints"] == "on"
+    assert "data-checksums" in execmod.patroni_config(cluster)["bootstrap"]["initdb"]
+
+
+def test_patroni_config_parameters_are_a_copy(cluster):
+    before = copy.deepcopy(cluster)
+    config = execmod.patroni_config(cluster)
+    config["bootstrap"]["dcs"]["postgresql"]["parameters"]["max_connections"] = 1
+    assert cluster == before
+
+
+@pytest.mark.parametrize(("minion", "osfinger"), [("pg5", "Debian-12")])
+def test_patroni_config_second_cluster_on_debian_12(cluster, minion, osfinger):
+    config = execmod.patroni_config(cluster)
+    assert config["scope"] == "second"
+    assert config["etcd3"]["hosts"] == ["10.77.0.11:2379", "10.77.0.12:2379", "10.77.0.13:2379"]
+    assert config["postgresql"]["bin_dir"] == "/usr/lib/postgresql/15/bin"
+    replication = [f for f in _hba(config) if f[1] == "replication"]
+    assert [f[3] for f in replication] == ["10.77.0.15/32"]
+    assert ["host", "all", "all", "10.77.0.0/24", "scram-sha-256"] in _hba(config)
+
+
+# --------------------------------------------------------------------------
+# etcd_environment(), haproxy_backends(), pgbouncer_databases(), auth_databases()
+# --------------------------------------------------------------------------
+
+
+def test_etcd_environment(cluster):
+    env = execmod.etcd_environment(cluster)
+    keys = [key for key, _ in env]
+    assert len(keys) == len(set(keys))
+    assert all(isinstance(value, str) for _, value in env)
+    env = dict(env)
+    assert env["ETCD_NAME"] == "pg2"
+    assert env["ETCD_DATA_DIR"] == "/var/lib/etcd/default"
+    assert env["ETCD_LISTEN_PEER_URLS"] == "http://10.77.0.12:2380"
+    assert env["ETCD_INITIAL_ADVERTISE_PEER_URLS"] == "http://10.77.0.12:2380"
+    assert set(env["ETCD_LISTEN_CLIENT_URLS"].split(",")) == {
+        "http://10.77.0.12:2379", "http://127.0.0.1:2379"
+    }
+    assert env["ETCD_ADVERTISE_CLIENT_URLS"] == "http://10.77.0.12:2379"
+    assert env["ETCD_INITIAL_CLUSTER"] == (
+        "pg1=http://10.77.0.11:2380,pg2=http://10.77.0.12:2380,pg3=http://10.77.0.13:2380"
+    )
+    assert env["ETCD_INITIAL_CLUSTER_TOKEN"] == "demo"
+    assert env["ETCD_HEARTBEAT_INTERVAL"] == "100"
+    assert env["ETCD_ELECTION_TIMEOUT"] == "1000"
+    assert env["ETCD_ENABLE_V2"] == "false"
+    # decided when the state runs, kept in a file of its own
+    assert "ETCD_INITIAL_CLUSTER_STATE" not in env
+
+
+def test_haproxy_backends(cluster):
+    assert execmod.haproxy_backends(cluster) == [
+        {"name": mid, "address": addr, "port": 5432, "check_port": 8008}
+        for mid, addr in sorted(loaders.DEMO.items())
+    ]
+
+
+def _dsn(value):
+    return dict(part.split("=", 1) for part in value.split())
+
+
+@pytest.mark.parametrize(
+    ("osfinger", "auth_entry"), [("Debian-13", True), ("Debian-12", False)]
+)
+def test_pgbouncer_databases(cluster, osfinger, auth_entry):
+    databases = {name: _dsn(dsn) for name, dsn in execmod.pgbouncer_databases(cluster).items()}
+    expected = {
+        "app": {"host": "127.0.0.1", "port": "5000", "dbname": "app"},
+        "app_ro": {"host": "127.0.0.1", "port": "5001", "dbname": "app"},
+    }
+    if auth_entry:
+        # auth_dbname: auth_query runs in postgres, on the leader (the rw port)
+        expected["pgsalt_auth"] = {"host": "127.0.0.1", "port": "5000", "dbname": "postgres"}
+    assert databases == expected
+
+
+@pytest.mark.parametrize(
+    ("osfinger", "expected"),
+    [("Debian-13", ["postgres"]), ("Debian-12", ["postgres", "app"])],
+)
+def test_auth_databases(cluster, osfinger, expected):
+    assert execmod.auth_databases(cluster) == expected
+
+
+def test_pgbouncer_databases_follow_ports_and_suffix(defaults, pillar):
+    demo = pillar["pgsalt"]["clusters"]["demo"]
+    demo["haproxy"] = {"rw_port": 6000, "ro_port": 6001}
+    demo["pgbouncer"] = {"ro_suffix": "-replica", "auth_database": "authdb"}
+    demo["databases"]["shop"] = {"owner": "app"}
+    cluster = execmod.cluster(defaults)
+    databases = {name: _dsn(dsn) for name, dsn in execmod.pgbouncer_databases(cluster).items()}
+    assert sorted(databases) == ["app", "app-replica", "authdb", "shop", "shop-replica"]
+    assert databases["shop"]["port"] == "6000"
+    assert databases["shop-replica"] == {"host": "127.0.0.1", "port": "6001", "dbname": "shop"}
+    assert databases["authdb"]["dbname"] == "postgres"
+
+
+# --------------------------------------------------------------------------
+# plan() (what orchestrations follow)
+# --------------------------------------------------------------------------
+
+
+def _clusters(pillar):
+    return pillar["pgsalt"]["clusters"]
+
+
+@pytest.mark.skipif(not hasattr(execmod, "plan"), reason="no pgsalt.plan in _modules/pgsalt.py")
+def test_plan_roles(pillar, defaults):
+    plan = execmod.plan(_clusters(pillar), "demo", defaults, loaders.KNOWN_MINIONS)
+    assert plan["errors"] == []
+    assert plan["cluster"] == "demo"
+    assert plan["members"] == plan["dcs"] == plan["db"] == plan["balancer"] == ["pg1", "pg2", "pg3"]
+    assert plan["dcs_cluster"] is None
+    second = execmod.plan(_clusters(pillar), "second", defaults, loaders.KNOWN_MINIONS)
+    assert second["errors"] == []
+    assert (second["members"], second["dcs"], second["db"]) == (["pg5"], [], ["pg5"])
+    assert second["dcs_cluster"] == "demo"
+
+
+@pytest.mark.skipif(not hasattr(execmod, "plan"), reason="no pgsalt.plan in _modules/pgsalt.py")
+def test_plan_refuses_a_broken_pillar_without_leaking_passwords(pillar, defaults):
+    demo = _clusters(pillar)["demo"]
+    demo["members"]["pg4"] = {"roles": ["db", "dancer"]}
+    demo["users"]["rewind"]["password"] = "short-secret"
+    plan = execmod.plan(_clusters(pillar), "demo", defaults, loaders.KNOWN_MINIONS)
+    assert plan["cluster"] == "demo"
+    assert "members" not in plan
+    text = "\n".join(plan["errors"])
+    assert "pgsalt:clusters:demo:members:pg4: not a known minion" in text
+    assert "pgsalt:clusters:demo:members:pg4:roles: unknown role 'dancer'" in text
+    assert "pgsalt:clusters:demo:users:rewind:password: shorter than" in text
+    assert "short-secret" not in text
+    # no name with two clusters in pillar
+    assert execmod.plan(_clusters(pillar), None, defaults, loaders.KNOWN_MINIONS)["errors"]
