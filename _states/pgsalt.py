@@ -1,5 +1,7 @@
 """States shared by the formula's components."""
 
+import os
+
 __virtualname__ = "pgsalt"
 
 
@@ -45,3 +47,50 @@ def installed_unstarted(name, pkgs, service):
                       "new": {p: result.get(p, {}).get("new", "installed") for p in missing}}
     ret["comment"] = f"installed {', '.join(missing)}; {service} not started by the package"
     return ret
+
+
+def venv_installed(name, requirement, python="python3"):
+    """A Python venv at NAME with REQUIREMENT (``project[extras]==version``) installed.
+
+    Used where a release's package of a tool is too old (Patroni on Debian 12).
+
+    .. code-block:: yaml
+
+        patroni-package-installed:
+          pgsalt.venv_installed:
+            - name: /opt/patroni
+            - requirement: patroni[etcd3,psycopg3]==4.1.5
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    project, _, version = requirement.partition("==")
+    project = project.split("[")[0].lower()
+    current = _venv_version(name, project)
+    if current == version:
+        ret["comment"] = f"{project} {version} is installed in {name}"
+        return ret
+    ret["changes"] = {"old": current, "new": version}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"would install {requirement} in {name}"
+        return ret
+    if not os.path.exists(os.path.join(name, "bin", "python")):
+        made = __salt__["cmd.run_all"]([python, "-m", "venv", name], python_shell=False)
+        if made["retcode"] != 0:
+            ret.update(result=False, changes={}, comment=f"cannot create {name}: {made['stderr']}")
+            return ret
+    result = __salt__["pip.install"](pkgs=[requirement], bin_env=name)
+    installed = _venv_version(name, project)
+    if installed != version:
+        detail = (result or {}).get("stderr", "") if isinstance(result, dict) else result
+        ret.update(result=False, changes={}, comment=f"{requirement} not installed: {detail}")
+        return ret
+    ret["changes"]["new"] = installed
+    ret["comment"] = f"installed {requirement} in {name}"
+    return ret
+
+
+def _venv_version(path, project):
+    if not os.path.exists(os.path.join(path, "bin", "python")):
+        return None
+    listed = __salt__["pip.list"](prefix=project, bin_env=path) or {}
+    return {k.lower(): v for k, v in listed.items()}.get(project)

@@ -21,9 +21,8 @@ __virtualname__ = "pgsalt_etcd"
 
 
 def __virtual__():
-    if "pgsalt_etcd.members" in __salt__:
-        return __virtualname__
-    return (False, "the pgsalt_etcd execution module is not available (python-etcd3 missing?)")
+    # Always loaded, so that a test=True run on a bare host predicts instead of failing.
+    return __virtualname__
 
 
 def _ret(name):
@@ -194,6 +193,11 @@ def member_present(
         salt pg4 state.single pgsalt_etcd.member_present pg4 \\
             peer_urls=http://10.77.0.14:2380 endpoints=http://10.77.0.11:2379
     """
+    missing = __utils__["pgsalt_states.unavailable"](
+        name, __salt__, __opts__, "pgsalt_etcd.members", "python-etcd3"
+    )
+    if missing:
+        return missing
     ret = _ret(name)
     urls = _urls(peer_urls)
     if not urls:
@@ -263,6 +267,11 @@ def member_absent(name, endpoints=None, ca_cert=None, cert_cert=None, cert_key=N
 
         salt pg1 state.single pgsalt_etcd.member_absent pg4 endpoints=http://10.77.0.11:2379
     """
+    missing = __utils__["pgsalt_states.unavailable"](
+        name, __salt__, __opts__, "pgsalt_etcd.members", "python-etcd3"
+    )
+    if missing:
+        return missing
     ret = _ret(name)
     conn = _conn(endpoints, ca_cert, cert_cert, cert_key, timeout)
     try:
@@ -315,6 +324,11 @@ def initial_state_file(name, member, peer_urls=None, endpoints=None, data_dir=No
             - member: pg1
             - endpoints: [http://10.77.0.11:2379]
     """
+    missing = __utils__["pgsalt_states.unavailable"](
+        name, __salt__, __opts__, "pgsalt_etcd.members", "python-etcd3"
+    )
+    if missing:
+        return missing
     ret = _ret(name)
     kwargs = {k: v for k, v in tls.items() if k in ("ca_cert", "cert_cert", "cert_key", "timeout")}
     if data_dir:

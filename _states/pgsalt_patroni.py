@@ -81,7 +81,12 @@ def ready(name, timeout=180, service="patroni", url=None, config_file=None):
     try:
         before = __salt__["pgsalt_patroni.is_ready"](**conn)
     except CommandExecutionError as exc:
-        ret["comment"] = str(exc)
+        if __opts__["test"]:
+            # A dry run on a host whose Patroni is not configured yet.
+            ret["result"] = None
+            ret["comment"] = f"would wait up to {timeout}s for Patroni to be ready ({exc})"
+        else:
+            ret["comment"] = str(exc)
         return ret
 
     if before.get("ready"):

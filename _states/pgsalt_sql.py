@@ -32,9 +32,8 @@ ROLE_ATTRS = ("login", "superuser", "createdb", "createrole", "replication", "co
 
 
 def __virtual__():
-    if "pgsalt_sql.is_primary" in __salt__:
-        return __virtualname__
-    return (False, "the pgsalt_sql execution module is not available (psycopg missing?)")
+    # Always loaded, so that a test=True run on a bare host predicts instead of failing.
+    return __virtualname__
 
 
 def _ret(name):
@@ -186,6 +185,11 @@ def role_present(
 
         salt pg1 state.single pgsalt_sql.role_present app password='...' createdb=True
     """
+    missing = __utils__["pgsalt_states.unavailable"](
+        name, __salt__, __opts__, "pgsalt_sql.is_primary", "psycopg"
+    )
+    if missing:
+        return missing
     ret = _ret(name)
     if password is not None and str(password) == "":
         ret.update(result=False, comment="password is empty; leave it unset to not manage it")
@@ -267,6 +271,11 @@ def database_present(
 
         salt pg1 state.single pgsalt_sql.database_present app owner=app
     """
+    missing = __utils__["pgsalt_states.unavailable"](
+        name, __salt__, __opts__, "pgsalt_sql.is_primary", "psycopg"
+    )
+    if missing:
+        return missing
     ret = _ret(name)
     conn = _conn(db_host, db_port, db_user)
     if _not_here(ret, conn):
@@ -328,6 +337,11 @@ def extension_present(name, dbname, db_host=None, db_port=None, db_user=None):
 
         salt pg1 state.single pgsalt_sql.extension_present pg_stat_statements dbname=app
     """
+    missing = __utils__["pgsalt_states.unavailable"](
+        name, __salt__, __opts__, "pgsalt_sql.is_primary", "psycopg"
+    )
+    if missing:
+        return missing
     ret = _ret(name)
     conn = _conn(db_host, db_port, db_user)
     if _not_here(ret, conn):
@@ -386,6 +400,11 @@ def auth_function_present(
         salt pg1 state.single pgsalt_sql.auth_function_present pgbouncer.get_auth \\
             auth_user=pgbouncer_auth dbname=app
     """
+    missing = __utils__["pgsalt_states.unavailable"](
+        name, __salt__, __opts__, "pgsalt_sql.is_primary", "psycopg"
+    )
+    if missing:
+        return missing
     ret = _ret(name)
     conn = _conn(db_host, db_port, db_user)
     if _not_here(ret, conn):

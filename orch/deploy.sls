@@ -13,11 +13,14 @@ pgsalt-deploy-pillar-refused:
 {%- else %}
 {%- set members = plan.members | join(',') %}
 
+{#- The formula's own modules reach the minions even in a test=True run: the states need
+    them to predict anything. Syncing changes no service or config on the hosts. #}
 pgsalt-deploy-sync:
   salt.state:
     - tgt: {{ members }}
     - tgt_type: list
     - sls: pgsalt.sync
+    - test: False
     - pillar: {cluster: {{ plan.cluster }}}
     - failhard: True
 

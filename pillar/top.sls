@@ -3,3 +3,4 @@ base:
     - pgsalt.mine
     - pgsalt.demo
     - pgsalt.second
+    - pgsalt.bookworm

@@ -26,7 +26,8 @@ patroni-config-file:
     - show_changes: False
     - context:
         config: {{ salt['pgsalt.patroni_config'](cluster) | json }}
-    - check_cmd: {{ bin }}/patroni --validate-config
+    # Patroni >= 4.0: a running member already holds its ports; check the rest.
+    - check_cmd: {{ bin }}/patroni --validate-config --ignore-listen-port
     - require:
       - file: patroni-config-directory
       - patroni-package-installed

@@ -8,24 +8,16 @@ patroni-package-installed:
     - pkgs: {{ patroni.packages | json }}
     - install_recommends: False
 {%- else %}
-{%- set venv = patroni.venv %}
 
 patroni-package-venv-tools-installed:
   pkg.installed:
     - name: python3-venv
     - install_recommends: False
 
-patroni-package-venv-created:
-  cmd.run:
-    - name: python3 -m venv {{ venv.path }}
-    - creates: {{ venv.path }}/bin/python
+patroni-package-installed:
+  pgsalt.venv_installed:
+    - name: {{ patroni.venv.path }}
+    - requirement: patroni[{{ patroni.venv.extras | join(',') }}]=={{ patroni.venv.version }}
     - require:
       - pkg: patroni-package-venv-tools-installed
-
-patroni-package-installed:
-  pip.installed:
-    - name: patroni[{{ venv.extras | join(',') }}]=={{ venv.version }}
-    - bin_env: {{ venv.path }}
-    - require:
-      - cmd: patroni-package-venv-created
 {%- endif %}

@@ -2,19 +2,8 @@
     A minion that is in no cluster gets nothing. #}
 {%- from 'pgsalt/map.jinja' import cluster with context %}
 {%- set roles = cluster.get('my', {}).get('roles', []) %}
-include:
-{%- if roles %}
-  - pgsalt.python
-{%- endif %}
-{%- if 'dcs' in roles %}
-  - etcd
-{%- endif %}
-{%- if 'db' in roles %}
-  - postgresql
-  - patroni
-  - postgresql.objects
-{%- endif %}
-{%- if 'balancer' in roles %}
-  - haproxy
-  - pgbouncer
-{%- endif %}
+{%- set sls = ['pgsalt.python'] if roles else [] %}
+{%- if 'dcs' in roles %}{% do sls.append('etcd') %}{% endif %}
+{%- if 'db' in roles %}{% do sls.extend(['postgresql', 'patroni', 'postgresql.objects']) %}{% endif %}
+{%- if 'balancer' in roles %}{% do sls.extend(['haproxy', 'pgbouncer']) %}{% endif %}
+include: {{ sls | json }}

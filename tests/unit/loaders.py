@@ -13,11 +13,13 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy")
-# Mine data as network.ip_addrs returns it on the bed: a NAT address first, the bed's second,
-# so that picking the address inside the cluster's network is exercised.
-ADDRESSES = {f"pg{i}": [f"192.168.100.{i}", f"10.77.0.1{i}"] for i in range(1, 6)}
+# Mine data as network.ip_addrs returns it on the bed (pgN is 10.77.0.(10+N)): a NAT address
+# first, the bed's second, so that picking the address inside the cluster's network is exercised.
+ADDRESSES = {
+    f"pg{i}": [f"192.168.100.{i}", f"10.77.0.{10 + i}"] for i in (1, 2, 3, 4, 5, 11, 12, 13)
+}
 DEMO = {"pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13"}
-KNOWN_MINIONS = ["pg1", "pg2", "pg3", "pg5"]
+KNOWN_MINIONS = ["pg1", "pg2", "pg3", "pg5", "pg11", "pg12", "pg13"]
 
 
 def load(name, relpath):
@@ -38,11 +40,15 @@ def defaults():
 
 
 def shipped_pillar():
-    """The pillar the shipped pillar/top.sls gives every minion (mine, demo and second)."""
+    """The pillar the shipped pillar/top.sls gives every minion (its ``base: '*'`` SLS files)."""
     pillar = {}
-    for sls in ("mine", "demo", "second"):
-        pillar = pgsalt_model.merge(pillar, load_yaml(f"pillar/pgsalt/{sls}.sls"))
+    for sls in load_yaml("pillar/top.sls")["base"]["*"]:
+        pillar = pgsalt_model.merge(pillar, load_yaml(f"pillar/{sls.replace('.', '/')}.sls"))
     return pillar
+
+
+def cluster_names():
+    return sorted(shipped_pillar()["pgsalt"]["clusters"])
 
 
 def passwords(pillar):

@@ -8,8 +8,11 @@ import warnings
 from unittest.mock import MagicMock, patch
 
 import grpc
+import pgsalt_states
 import pytest
 from salt.exceptions import CommandExecutionError
+
+UTILS = {"pgsalt_states.unavailable": pgsalt_states.unavailable}
 
 pytestmark = pytest.mark.unit
 
@@ -144,7 +147,8 @@ def configure_loader_modules():
         f"pgsalt_etcd.{fn}": getattr(etcd_mod, fn)
         for fn in ("reachable", "members", "member", "add", "remove", "health", "leader")
     }
-    return {etcd_mod: {"__opts__": {}}, etcd_state: {"__salt__": salt, "__opts__": {"test": False}}}
+    return {etcd_mod: {"__opts__": {}}, etcd_state: {"__salt__": salt, "__opts__": {"test": False},
+                                    "__utils__": UTILS}}
 
 
 @pytest.fixture

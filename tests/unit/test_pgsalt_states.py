@@ -1,8 +1,12 @@
-"""Unit tests of _states/pgsalt.py: installing packages whose service must not start on install.
+"""Unit tests of _states/pgsalt.py: packages whose service must not start on install, and
+tools installed into a venv.
 
-``pkg.version``, ``pkg.install``, ``service.mask`` and ``service.unmask`` are faked by a tiny
-package manager that records every call, so that the order of the calls can be checked.
+``pkg.*``, ``service.*``, ``cmd.run_all`` and ``pip.*`` are faked by tiny package managers
+that record every call, so that what ran, and in which order, can be checked.
 """
+
+import pathlib
+from unittest.mock import patch
 
 import loaders
 import pytest
@@ -168,6 +172,142 @@ def test_install_that_installs_nothing_fails(host):
     assert ret["result"] is False
     assert ret["changes"] == {}
     assert "etcd-client" in ret["comment"]
-    assert "etcd-server" not in ret["comment"].replace("etcd-client", "")
     assert ("service.unmask", "etcd") in host.calls
     assert host.masked == set()
+
+
+# --------------------------------------------------------------------------
+# venv_installed
+# --------------------------------------------------------------------------
+
+REQUIREMENT = "patroni[etcd3,psycopg3]==4.1.5"
+
+
+class FakeVenvs:
+    """pip in venvs on a real (temporary) directory: bin/python marks a venv."""
+
+    def __init__(self, installed=None, create_rc=0, pip_fails=False):
+        self.installed = dict(installed or {})  # venv path -> {project: version}
+        self.create_rc = create_rc
+        self.pip_fails = pip_fails
+        self.calls = []
+
+    def run_all(self, cmd, **kwargs):
+        self.calls.append(("cmd.run_all", tuple(cmd), kwargs))
+        if self.create_rc == 0:
+            path = cmd[-1]
+            (pathlib.Path(path) / "bin").mkdir(parents=True, exist_ok=True)
+            (pathlib.Path(path) / "bin" / "python").touch()
+            self.installed.setdefault(path, {"pip": "25.1"})
+            return {"retcode": 0, "stdout": "", "stderr": ""}
+        return {"retcode": 1, "stdout": "", "stderr": "ensurepip is not available"}
+
+    def pip_list(self, prefix=None, bin_env=None, **kwargs):
+        self.calls.append(("pip.list", prefix, bin_env))
+        listed = self.installed.get(bin_env, {})
+        return {k: v for k, v in listed.items() if not prefix or k.lower().startswith(prefix)}
+
+    def pip_install(self, pkgs=None, requirements=None, bin_env=None, **kwargs):
+        # as Salt's pip.install: a string of packages is split at commas
+        if isinstance(pkgs, str):
+            pkgs = [p.strip() for p in pkgs.split(",")]
+        self.calls.append(("pip.install", tuple(pkgs or ()), bin_env))
+        if self.pip_fails:
+            return {"retcode": 1, "stdout": "", "stderr": "No matching distribution found"}
+        for spec in pkgs or ():
+            if spec.count("[") != spec.count("]"):
+                return {"retcode": 1, "stdout": "", "stderr": f"Invalid requirement: {spec!r}"}
+        for spec in pkgs or ():
+            project, _, version = spec.partition("==")
+            # pip lists the project's own spelling
+            name = "Patroni" if project.startswith("patroni") else project
+            self.installed.setdefault(bin_env, {})[name] = version
+        return {"retcode": 0, "stdout": "Successfully installed", "stderr": ""}
+
+    def salt(self):
+        return {"cmd.run_all": self.run_all, "pip.list": self.pip_list,
+                "pip.install": self.pip_install}
+
+    def mutating(self):
+        return [call for call in self.calls if call[0] in ("cmd.run_all", "pip.install")]
+
+
+def _venv(tmp_path):
+    return str(tmp_path / "opt" / "patroni")
+
+
+def _make_venv(path, venvs, version):
+    (pathlib.Path(path) / "bin").mkdir(parents=True)
+    (pathlib.Path(path) / "bin" / "python").touch()
+    venvs.installed[path] = {"Patroni": version, "psycopg": "3.2.9"}
+
+
+@pytest.fixture
+def venvs():
+    return FakeVenvs()
+
+
+def _venv_state(venvs, test_mode=False):
+    return patch.multiple(statemod, create=True, __salt__=venvs.salt(),
+                          __opts__={"test": test_mode})
+
+
+def test_venv_fresh_install(tmp_path, venvs):
+    path = _venv(tmp_path)
+    with _venv_state(venvs):
+        ret = statemod.venv_installed(path, REQUIREMENT)
+    assert ret["result"] is True
+    assert ret["changes"] == {"old": None, "new": "4.1.5"}
+    assert venvs.mutating() == [
+        ("cmd.run_all", ("python3", "-m", "venv", path), {"python_shell": False}),
+        ("pip.install", (REQUIREMENT,), path),
+    ]
+
+
+def test_venv_at_the_version_changes_nothing(tmp_path, venvs):
+    path = _venv(tmp_path)
+    _make_venv(path, venvs, "4.1.5")
+    with _venv_state(venvs):
+        ret = statemod.venv_installed(path, REQUIREMENT)
+    assert ret["result"] is True
+    assert ret["changes"] == {}
+    assert venvs.mutating() == []
+
+
+def test_venv_upgrade_keeps_the_venv(tmp_path, venvs):
+    path = _venv(tmp_path)
+    _make_venv(path, venvs, "4.0.4")
+    with _venv_state(venvs):
+        ret = statemod.venv_installed(path, REQUIREMENT)
+    assert ret["result"] is True
+    assert ret["changes"] == {"old": "4.0.4", "new": "4.1.5"}
+    assert venvs.mutating() == [("pip.install", (REQUIREMENT,), path)]
+
+
+def test_venv_test_mode(tmp_path, venvs):
+    path = _venv(tmp_path)
+    with _venv_state(venvs, test_mode=True):
+        ret = statemod.venv_installed(path, REQUIREMENT)
+    assert ret["result"] is None
+    assert ret["changes"] == {"old": None, "new": "4.1.5"}
+    assert venvs.mutating() == []
+    assert not pathlib.Path(path).exists()
+
+
+def test_venv_that_cannot_be_made(tmp_path):
+    venvs = FakeVenvs(create_rc=1)
+    with _venv_state(venvs):
+        ret = statemod.venv_installed(_venv(tmp_path), REQUIREMENT)
+    assert ret["result"] is False
+    assert ret["changes"] == {}
+    assert "ensurepip is not available" in ret["comment"]
+    assert [call[0] for call in venvs.mutating()] == ["cmd.run_all"]
+
+
+def test_venv_pip_failure(tmp_path):
+    venvs = FakeVenvs(pip_fails=True)
+    with _venv_state(venvs):
+        ret = statemod.venv_installed(_venv(tmp_path), REQUIREMENT)
+    assert ret["result"] is False
+    assert ret["changes"] == {}
+    assert "No matching distribution found" in ret["comment"]

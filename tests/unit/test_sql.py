@@ -8,9 +8,12 @@ import sys
 from types import SimpleNamespace
 from unittest.mock import MagicMock, patch
 
+import pgsalt_states
 import psycopg
 import pytest
 from salt.exceptions import CommandExecutionError
+
+UTILS = {"pgsalt_states.unavailable": pgsalt_states.unavailable}
 
 pytestmark = pytest.mark.unit
 
@@ -382,7 +385,7 @@ def salt_mock():
 def configure_loader_modules(salt_mock):
     return {
         sql_mod: {"__opts__": {}},
-        sql_state: {"__salt__": salt_mock, "__opts__": {"test": False}},
+        sql_state: {"__salt__": salt_mock, "__opts__": {"test": False}, "__utils__": UTILS},
     }
 
 

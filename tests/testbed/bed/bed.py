@@ -112,14 +112,16 @@ def down(purge=False):
         REGISTRY.unlink(missing_ok=True)
 
 
-def add(name, os_name=C.DEFAULT_OS):
+def add(names, os_name=C.DEFAULT_OS):
+    """New bare hosts NAMES join the bed (hosts that exist are just started)."""
     hosts = load()
-    if name not in hosts:
-        taken = {h.address for h in hosts.values()}
-        hosts[name] = Host(name, os_name, C.address(name, taken))
-        save(hosts)
-    start([hosts[name]])
-    return hosts[name]
+    for name in names:
+        if name not in hosts:
+            taken = {h.address for h in hosts.values()}
+            hosts[name] = Host(name, os_name, C.address(name, taken))
+    save(hosts)
+    start([hosts[n] for n in names])
+    return [hosts[n] for n in names]
 
 
 def rebuild(name):

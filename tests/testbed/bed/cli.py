@@ -76,8 +76,8 @@ def cmd_partition(a):
 
 
 def cmd_add(a):
-    h = _timed(f"host {a.node} added", bed.add, a.node, a.os)
-    print(json.dumps({"name": h.name, "address": h.address, "os": h.os}))
+    added = _timed(f"{' '.join(a.node)} added", bed.add, a.node, a.os)
+    print(json.dumps([{"name": h.name, "address": h.address, "os": h.os} for h in added]))
 
 
 def cmd_rebuild(a):
@@ -157,8 +157,8 @@ def parser():
     s.add_argument("node")
     s.add_argument("peer")
     s.set_defaults(fn=cmd_partition)
-    s = sub.add_parser("add", help="a new bare host joins the bed")
-    s.add_argument("node")
+    s = sub.add_parser("add", help="new bare hosts join the bed")
+    s.add_argument("node", nargs="+")
     s.add_argument("--os", choices=sorted(C.RELEASES), default=C.DEFAULT_OS)
     s.set_defaults(fn=cmd_add)
     s = sub.add_parser("rebuild", help="wipe a host and boot it fresh with the same id")

@@ -1,0 +1,21 @@
+# The same cluster shape on Debian 12 hosts (pg11..pg13), to prove the formula on both
+# releases. The hosts join the bed only when a test adds them (tb add pg11 --os debian-12).
+pgsalt:
+  clusters:
+    bookworm:
+      network: 10.77.0.0/24
+      members:
+        pg11: {roles: [dcs, db, balancer]}
+        pg12: {roles: [dcs, db, balancer]}
+        pg13: {roles: [dcs, db, balancer]}
+      users:
+        superuser: {password: bookworm-superuser-4Tg8pLw2}
+        replication: {password: bookworm-replication-9Xs3bKv7}
+        rewind: {password: bookworm-rewind-2Mh6cQz8}
+        pgbouncer_auth: {password: bookworm-pgbouncer-7Rn5fJd3}
+      roles:
+        app: {password: bookworm-app-password-6Ye2wVu9}
+      databases:
+        app:
+          owner: app
+          extensions: [pg_stat_statements]
