@@ -8,6 +8,8 @@ made here, in Python, so that the templates only print what they are given.
 import os
 import sys
 
+from salt.exceptions import CommandExecutionError
+
 __virtualname__ = "pgsalt"
 
 
@@ -38,6 +40,12 @@ def cluster(defaults, name=None):
     addresses = dict(__salt__["mine.get"]("*", "network.ip_addrs") or {})
     addresses.setdefault(__grains__["id"], __salt__["network.ip_addrs"]())
     resolved = resolve(name, clusters, defaults, __grains__.get("osfinger"), addresses)
+    if resolved.get("unaddressed"):
+        # A config rendered without them would bootstrap a smaller etcd or route nowhere.
+        raise CommandExecutionError(
+            f"cluster {name}: no address for {', '.join(resolved['unaddressed'])} in the "
+            "Salt mine; run mine.update on them (orch.deploy does) or set members:ID:address"
+        )
     me = __grains__["id"]
     resolved["me"] = me
     resolved["my"] = resolved["members"].get(me, {"roles": [], "address": None})

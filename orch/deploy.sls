@@ -21,7 +21,7 @@ pgsalt-deploy-sync:
     - tgt_type: list
     - sls: pgsalt.sync
     - test: False
-    - pillar: {cluster: {{ plan.cluster }}}
+    - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
 
 pgsalt-deploy-python-modules:
@@ -29,7 +29,7 @@ pgsalt-deploy-python-modules:
     - tgt: {{ members }}
     - tgt_type: list
     - sls: pgsalt.python
-    - pillar: {cluster: {{ plan.cluster }}}
+    - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-sync
@@ -40,7 +40,7 @@ pgsalt-deploy-etcd:
     - tgt: {{ plan.dcs | join(',') }}
     - tgt_type: list
     - sls: etcd
-    - pillar: {cluster: {{ plan.cluster }}}
+    - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-python-modules
@@ -51,7 +51,7 @@ pgsalt-deploy-postgresql:
     - tgt: {{ plan.db | join(',') }}
     - tgt_type: list
     - sls: [postgresql, patroni.config]
-    - pillar: {cluster: {{ plan.cluster }}}
+    - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-python-modules
@@ -67,7 +67,7 @@ pgsalt-deploy-patroni-{{ member }}:
   salt.state:
     - tgt: {{ member }}
     - sls: patroni.service
-    - pillar: {cluster: {{ plan.cluster }}}
+    - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
     - require:
       - salt: {{ ns.previous }}
@@ -79,7 +79,7 @@ pgsalt-deploy-sql-objects:
     - tgt: {{ plan.db | join(',') }}
     - tgt_type: list
     - sls: postgresql.objects
-    - pillar: {cluster: {{ plan.cluster }}}
+    - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
     - require:
       - salt: {{ ns.previous }}
@@ -90,7 +90,7 @@ pgsalt-deploy-haproxy:
     - tgt: {{ plan.balancer | join(',') }}
     - tgt_type: list
     - sls: haproxy
-    - pillar: {cluster: {{ plan.cluster }}}
+    - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-sql-objects
@@ -100,7 +100,7 @@ pgsalt-deploy-pgbouncer:
     - tgt: {{ plan.balancer | join(',') }}
     - tgt_type: list
     - sls: pgbouncer
-    - pillar: {cluster: {{ plan.cluster }}}
+    - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-haproxy

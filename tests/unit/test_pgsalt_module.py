@@ -9,6 +9,7 @@ import copy
 
 import loaders
 import pytest
+from salt.exceptions import CommandExecutionError
 
 pytestmark = pytest.mark.unit
 
@@ -109,11 +110,10 @@ def test_cluster_own_address_when_the_mine_has_not_got_it_yet(defaults, dunders)
     cluster = execmod.cluster(defaults)
     assert cluster["my"]["address"] == "10.77.0.12"
     dunders["__salt__"]["network.ip_addrs"].assert_called_once_with()
-    # an empty mine (None) is no error either: the others are just unaddressed
+    # an empty mine (None) leaves the others without an address: refused, naming them
     dunders["__salt__"]["mine.get"].return_value = None
-    cluster = execmod.cluster(defaults)
-    assert cluster["my"]["address"] == "10.77.0.12"
-    assert cluster["unaddressed"] == ["pg1", "pg3"]
+    with pytest.raises(CommandExecutionError, match="no address for pg1, pg3"):
+        execmod.cluster(defaults)
 
 
 @pytest.mark.parametrize("minion", ["pg9"])
@@ -399,20 +399,8 @@ def test_plan_refuses_a_broken_pillar_without_leaking_passwords(pillar, defaults
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_modules/pgsalt.py: with a member missing from the mine, etcd_environment() "
-    "silently leaves it out of ETCD_INITIAL_CLUSTER (a fresh etcd would bootstrap without "
-    "it), haproxy_backends() gives it address None and patroni_config() fails with "
-    "TypeError from sorted(); none names the unaddressed member",
-)
-@pytest.mark.parametrize("function", ["etcd_environment", "patroni_config", "haproxy_backends"])
-def test_configs_refuse_an_unaddressed_member(defaults, dunders, function):
+def test_cluster_refuses_a_member_missing_from_the_mine(defaults, dunders):
     mine = {mid: addrs for mid, addrs in loaders.ADDRESSES.items() if mid != "pg3"}
     dunders["__salt__"]["mine.get"].return_value = mine
-    cluster = execmod.cluster(defaults)
-    assert cluster["unaddressed"] == ["pg3"]
-    with pytest.raises(Exception) as excinfo:  # noqa: B017 - any clear error will do
-        getattr(execmod, function)(cluster)
-    assert not isinstance(excinfo.value, TypeError)
-    assert "pg3" in str(excinfo.value)
+    with pytest.raises(CommandExecutionError, match="no address for pg3"):
+        execmod.cluster(defaults)

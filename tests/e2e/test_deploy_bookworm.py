@@ -1,0 +1,50 @@
+"""The same deploy on three bare Debian 12 hosts: PostgreSQL 15, etcd 3.4, PgBouncer 1.18
+(no auth_dbname) and Patroni from a pinned venv. Also the dry run on bare hosts."""
+
+import pytest
+from checks import (
+    assert_etcd_healthy,
+    assert_routing,
+    assert_write_then_read_everywhere,
+)
+from conftest import changed_states
+
+pytestmark = pytest.mark.e2e
+
+MEMBERS = ["pg11", "pg12", "pg13"]
+ADDRESSES = {"pg11": "10.77.0.21", "pg12": "10.77.0.22", "pg13": "10.77.0.23"}
+
+
+@pytest.fixture(scope="module")
+def bookworm(bed):
+    bed.tb("add", *MEMBERS, "--os", "debian-12")
+    yield
+    # The Debian 12 hosts are not needed by later tests; free their memory.
+    for node in MEMBERS:
+        bed.tb("kill", node, check=False)
+
+
+def test_dry_run_on_bare_hosts_changes_nothing(bed, bookworm):
+    before = bed.salt("pg1[123]", "cmd.run", "dpkg -l | grep -c '^ii'", "python_shell=True")
+    ok, by_id = bed.orchestrate("orch.deploy", {"cluster": "bookworm"}, test=True)
+    assert ok, by_id
+    after = bed.salt("pg1[123]", "cmd.run", "dpkg -l | grep -c '^ii'", "python_shell=True")
+    assert after == before
+    for node in MEMBERS:
+        assert bed.sh(node, "ls", "/etc", check=False).count("patroni") == 0
+        assert "/opt/patroni" not in bed.sh(node, "ls", "-d", "/opt/patroni", check=False)
+
+
+def test_deploy_on_debian_12(bed, bookworm):
+    ok, by_id = bed.orchestrate("orch.deploy", {"cluster": "bookworm"})
+    assert ok, by_id
+    versions = bed.salt("pg1[123]", "cmd.run",
+                        "psql --version; pgbouncer --version | head -1; "
+                        "/opt/patroni/bin/patroni --version", "python_shell=True")
+    for out in versions.values():
+        assert "15." in out and "PgBouncer 1.18" in out and "patroni 4.1.5" in out, out
+    assert_etcd_healthy(bed, "pg12", 3)
+    assert_routing(bed, MEMBERS, ADDRESSES, "bookworm", "app")
+    assert_write_then_read_everywhere(bed, MEMBERS, "bookworm")
+    ok, again = bed.orchestrate("orch.deploy", {"cluster": "bookworm"})
+    assert ok and changed_states(again) == []

@@ -1,0 +1,36 @@
+"""A second cluster on a further host, with its own scope, using the demo cluster's etcd."""
+
+import pytest
+from checks import assert_one_leader_and_streaming_replicas, roles
+
+pytestmark = pytest.mark.e2e
+
+# The keys under /service/ in the local etcd, through its JSON gateway.
+ETCD_KEYS = """
+import base64, json, urllib.request
+body = {"key": base64.b64encode(b"/service/").decode(),
+        "range_end": base64.b64encode(b"/service0").decode(), "keys_only": True}
+req = urllib.request.Request("http://127.0.0.1:2379/v3/kv/range", json.dumps(body).encode())
+for kv in json.load(urllib.request.urlopen(req, timeout=5)).get("kvs", []):
+    print(base64.b64decode(kv["key"]).decode())
+"""
+
+
+def test_second_cluster_uses_demo_etcd_and_leaves_demo_alone(bed, demo):
+    demo_leader = assert_one_leader_and_streaming_replicas(bed, ["pg1", "pg2", "pg3"])
+    started = bed.salt("pg[123]", "cmd.run", "systemctl show -p ActiveEnterTimestamp patroni")
+    bed.tb("add", "pg5")
+    ok, by_id = bed.orchestrate("orch.deploy", {"cluster": "second"})
+    assert ok, by_id
+    assert roles(bed, "pg5") == {"pg5": ("primary", "running")} or \
+        roles(bed, "pg5") == {"pg5": ("leader", "running")}
+    assert bed.psql("SELECT current_database(), pg_is_in_recovery()", node="pg5", port=6432,
+                    cluster="second") == "shop|False"
+    # Its scope lives beside demo's in demo's etcd; pg5 runs no etcd of its own.
+    keys = bed.sh("pg1", "python3", "-c", ETCD_KEYS)
+    assert "/service/demo/leader" in keys and "/service/second/leader" in keys, keys
+    assert bed.sh("pg5", "systemctl", "is-active", "etcd", check=False).strip() != "active"
+    # Demo: same leader, no Patroni restarted.
+    assert assert_one_leader_and_streaming_replicas(bed, ["pg1", "pg2", "pg3"]) == demo_leader
+    assert bed.salt("pg[123]", "cmd.run",
+                    "systemctl show -p ActiveEnterTimestamp patroni") == started
