@@ -7,9 +7,13 @@ PYTEST := $(PY) -m pytest
 
 .PHONY: venv demo test unit e2e lint bench down clean
 
+# Salt's timelib has no wheel: building the venv needs a compiler and Python's headers.
 $(PY):
-	@command -v python3 >/dev/null || { echo "python3 is missing: apt-get install python3 python3-venv"; exit 1; }
-	python3 -m venv $(VENV) || { apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
+	@command -v gcc >/dev/null && python3 -c 'import ensurepip, sysconfig, os, sys; \
+	  sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' 2>/dev/null || \
+	  { [ "$$(id -u)" = 0 ] || { echo "run as root, or install gcc python3-dev python3-venv"; exit 1; }; \
+	    apt-get update -qq && apt-get install -y -qq gcc python3-dev python3-venv >/dev/null; }
+	python3 -m venv $(VENV)
 
 # The pins live in pyproject.toml; the repo is a formula, not a package to install.
 $(VENV)/.installed: pyproject.toml | $(PY)

@@ -36,6 +36,24 @@ def __virtual__():
     return __virtualname__
 
 
+def _begin(name, db_host, db_port, db_user):
+    """
+    The state's return and connection arguments; the connection is None when the
+    state has nothing to do here (module not loaded yet, not the primary, no server)
+    and the return is final.
+    """
+    missing = __utils__["pgsalt_states.unavailable"](
+        name, __salt__, __opts__, "pgsalt_sql.is_primary", "psycopg"
+    )
+    if missing:
+        return missing, None
+    ret = _ret(name)
+    conn = _conn(db_host, db_port, db_user)
+    if _not_here(ret, conn):
+        return ret, None
+    return ret, conn
+
+
 def _ret(name):
     """
     A fresh state return.
@@ -185,17 +203,12 @@ def role_present(
 
         salt pg1 state.single pgsalt_sql.role_present app password='...' createdb=True
     """
-    missing = __utils__["pgsalt_states.unavailable"](
-        name, __salt__, __opts__, "pgsalt_sql.is_primary", "psycopg"
-    )
-    if missing:
-        return missing
-    ret = _ret(name)
     if password is not None and str(password) == "":
+        ret = _ret(name)
         ret.update(result=False, comment="password is empty; leave it unset to not manage it")
         return ret
-    conn = _conn(db_host, db_port, db_user)
-    if _not_here(ret, conn):
+    ret, conn = _begin(name, db_host, db_port, db_user)
+    if conn is None:
         return ret
     wanted = {
         "login": bool(login),
@@ -271,14 +284,8 @@ def database_present(
 
         salt pg1 state.single pgsalt_sql.database_present app owner=app
     """
-    missing = __utils__["pgsalt_states.unavailable"](
-        name, __salt__, __opts__, "pgsalt_sql.is_primary", "psycopg"
-    )
-    if missing:
-        return missing
-    ret = _ret(name)
-    conn = _conn(db_host, db_port, db_user)
-    if _not_here(ret, conn):
+    ret, conn = _begin(name, db_host, db_port, db_user)
+    if conn is None:
         return ret
     try:
         current = __salt__["pgsalt_sql.database_get"](name, **conn)
@@ -337,14 +344,8 @@ def extension_present(name, dbname, db_host=None, db_port=None, db_user=None):
 
         salt pg1 state.single pgsalt_sql.extension_present pg_stat_statements dbname=app
     """
-    missing = __utils__["pgsalt_states.unavailable"](
-        name, __salt__, __opts__, "pgsalt_sql.is_primary", "psycopg"
-    )
-    if missing:
-        return missing
-    ret = _ret(name)
-    conn = _conn(db_host, db_port, db_user)
-    if _not_here(ret, conn):
+    ret, conn = _begin(name, db_host, db_port, db_user)
+    if conn is None:
         return ret
     try:
         current = __salt__["pgsalt_sql.extension_get"](name, dbname, **conn)
@@ -400,14 +401,8 @@ def auth_function_present(
         salt pg1 state.single pgsalt_sql.auth_function_present pgbouncer.get_auth \\
             auth_user=pgbouncer_auth dbname=app
     """
-    missing = __utils__["pgsalt_states.unavailable"](
-        name, __salt__, __opts__, "pgsalt_sql.is_primary", "psycopg"
-    )
-    if missing:
-        return missing
-    ret = _ret(name)
-    conn = _conn(db_host, db_port, db_user)
-    if _not_here(ret, conn):
+    ret, conn = _begin(name, db_host, db_port, db_user)
+    if conn is None:
         return ret
     lookup = {"schema": schema, "auth_user": auth_user, "owner": owner, **conn}
     try:

@@ -1,0 +1,158 @@
+"""make bench: measure the bed and the deploy, and write the figures to BENCHMARKS.md.
+
+Each figure is written with the command that produced it. Run as root on the machine that
+runs the bed; it takes about 10 minutes (plus a cold image build with --cold).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TB = ROOT / "tests" / "testbed" / "tb"
+OUT = ROOT / "BENCHMARKS.md"
+DEMO = {"cluster": "demo"}
+APP_PASSWORD = "demo-app-password-W8fD3kQs"  # the bed's demo pillar
+
+
+def tb(*args, env=None, check=True):
+    proc = subprocess.run([str(TB), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        sys.exit(f"tb {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def timed(*args, **kw):
+    started = time.monotonic()
+    proc = tb(*args, **kw)
+    return time.monotonic() - started, proc
+
+
+def orchestrate(pillar):
+    started = time.monotonic()
+    proc = tb("salt-run", "state.orchestrate", "orch.deploy", "pillar=" + json.dumps(pillar),
+              "--out=json")
+    elapsed = time.monotonic() - started
+    data = json.loads(proc.stdout[proc.stdout.index("{"):])
+    states = next(iter(data["data"].values()))
+    changed = sum(len(r.get("changes", {}).get("ret", {})) for r in states.values())
+    return elapsed, changed
+
+
+def bed_memory():
+    """Memory charged to the bed's hosts, from their cgroups (v1 memory controller)."""
+    total = 0
+    for path in pathlib.Path("/sys/fs/cgroup/memory/pgsalt-bed").glob("*/memory.usage_in_bytes"):
+        total += int(path.read_text())
+    if not total:  # no v1 memory controller: sum the hosts' processes instead
+        for path in pathlib.Path("/sys/fs/cgroup/unified/pgsalt-bed").glob("*/memory.current"):
+            total += int(path.read_text())
+    return total / 2**20
+
+
+def pgbench(client, host, port, extra, seconds=15):
+    cmd = ["env", f"PGPASSWORD={APP_PASSWORD}", "pgbench", "-n", "-h", host, "-p", str(port),
+           "-U", "app", "-T", str(seconds), *extra, "app"]
+    out = tb("sh", client, *cmd).stdout
+    tps = re.search(r"tps = ([\d.]+)", out)
+    if not tps:
+        sys.exit(f"pgbench gave no tps:\n{out}")
+    return float(tps.group(1))
+
+
+def leader_address():
+    return tb("psql", "--port", "5000", "-c", "SELECT inet_server_addr()").stdout.strip()
+
+
+def bench_bed(rows, cold):
+    if cold:
+        with tempfile.TemporaryDirectory(dir="/var/tmp") as cache:
+            seconds, _ = timed("image", "--os", "debian-13", env={"TB_CACHE": cache})
+        rows.append(("Cold image build, Debian 13 (debootstrap, salt wheels, image)",
+                     f"{seconds:.0f} s", "TB_CACHE=$(mktemp -d) tests/testbed/tb image "
+                     "--os debian-13"))
+    tb("down")
+    up, _ = timed("up", "--nodes", "3")
+    rows.append(("`tb up` 3 hosts, warm, until every minion answers (goal <= 15 s)",
+                 f"{up:.1f} s", "tests/testbed/tb down; tests/testbed/tb up --nodes 3"))
+    time.sleep(20)
+    rows.append(("Memory of an idle 3-host bed (systemd + salt-minion per host)",
+                 f"{bed_memory():.0f} MiB", "sum of memory.usage_in_bytes of the hosts' cgroups"))
+    down, _ = timed("down")
+    rows.append(("`tb down` 3 hosts (goal <= 15 s)", f"{down:.1f} s", "tests/testbed/tb down"))
+
+
+def bench_deploy(rows):
+    tb("down", "--purge")
+    tb("up", "--nodes", "3")
+    tb("salt-run", "saltutil.sync_all")
+    first, _ = orchestrate(DEMO)
+    rows.append(("`orch.deploy` on 3 bare Debian 13 hosts, warm package cache (goal <= 120 s)",
+                 f"{first:.0f} s", "tb down --purge; tb up; tb salt-run state.orchestrate "
+                 "orch.deploy pillar='{\"cluster\": \"demo\"}'"))
+    again, changed = orchestrate(DEMO)
+    rows.append(("Re-run of `orch.deploy` (goal <= 30 s, 0 changes)",
+                 f"{again:.0f} s, {changed} changes", "the same command again"))
+    time.sleep(5)
+    rows.append(("Memory of the 3-host bed with the demo cluster running",
+                 f"{bed_memory():.0f} MiB", "sum of memory.usage_in_bytes of the hosts' cgroups"))
+
+
+def bench_paths(rows):
+    leader = leader_address()
+    tb("sh", "pg3", "env", f"PGPASSWORD={APP_PASSWORD}", "pgbench", "-q", "-i", "-s", "10",
+       "-h", "10.77.0.13", "-p", "5000", "-U", "app", "app")
+    common = "pgbench -n -T 15 -U app app, run on pg3"
+    pooled = pgbench("pg3", "10.77.0.13", 6432, ["-C", "-S", "-c", "8", "-j", "2"])
+    direct = pgbench("pg3", leader, 5432, ["-C", "-S", "-c", "8", "-j", "2"])
+    rows.append(("Connect per transaction (`-C -S -c 8`): PgBouncer :6432 / leader :5432 "
+                 "(goal >= 5x)", f"{pooled:.0f} / {direct:.0f} tps = {pooled / direct:.2f}x",
+                 f"{common} -C -S -c 8 -j 2 -h pg3 -p 6432, then -h <leader> -p 5432"))
+    via = pgbench("pg3", "10.77.0.13", 5000, ["-S", "-c", "8", "-j", "2"])
+    direct = pgbench("pg3", leader, 5432, ["-S", "-c", "8", "-j", "2"])
+    rows.append(("Select-only, persistent connections (`-S -c 8`): HAProxy :5000 / leader "
+                 ":5432 (goal >= 0.85x)", f"{via:.0f} / {direct:.0f} tps = {via / direct:.2f}x",
+                 f"{common} -S -c 8 -j 2 -h pg3 -p 5000, then -h <leader> -p 5432"))
+
+
+def write(rows, title):
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    machine = f"{os.cpu_count()} cores, {shutil.disk_usage('/').total // 2**30} GiB disk"
+    block = [f"<!-- bench:{title} -->", f"## {title}", "",
+             f"Measured {stamp} on this machine ({machine}) by `make bench` "
+             "(`python tests/bench/run.py`).", "", "| what | result | command |", "|---|---|---|"]
+    block += [f"| {w} | {r} | `{c}` |" for w, r, c in rows]
+    block += [f"<!-- /bench:{title} -->"]
+    text = OUT.read_text() if OUT.exists() else "# Benchmarks\n\nFigures from `make bench`.\n"
+    pattern = re.compile(rf"<!-- bench:{re.escape(title)} -->.*?<!-- /bench:{re.escape(title)} -->",
+                         re.S)
+    text = pattern.sub("\n".join(block), text) if pattern.search(text) else \
+        text.rstrip() + "\n\n" + "\n".join(block) + "\n"
+    OUT.write_text(text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cold", action="store_true", help="also time a cold image build")
+    args = parser.parse_args()
+    rows = []
+    bench_bed(rows, args.cold)
+    write(rows, "Test bed")
+    rows = []
+    bench_deploy(rows)
+    bench_paths(rows)
+    write(rows, "Deploy and connection paths")
+    print(OUT.read_text())
+
+
+if __name__ == "__main__":
+    main()
