@@ -330,15 +330,19 @@ def initial_state_file(name, member, peer_urls=None, endpoints=None, data_dir=No
     if missing:
         return missing
     ret = _ret(name)
+    current = None
+    if os.path.exists(name):
+        with open(name, encoding="utf-8") as fh:
+            current = fh.read()
+    if current is not None and _has_data(data_dir or "/var/lib/etcd/default"):
+        # A bootstrapped member ignores the setting: keep what it started with.
+        ret["comment"] = f"etcd has its data; {name} stays at {_state_of(current)}"
+        return ret
     kwargs = {k: v for k, v in tls.items() if k in ("ca_cert", "cert_cert", "cert_key", "timeout")}
     if data_dir:
         kwargs["data_dir"] = data_dir
     state = __salt__["pgsalt_etcd.initial_state"](member, peer_urls, endpoints, **kwargs)
     wanted = f'# Managed by Salt (pgsalt).\nETCD_INITIAL_CLUSTER_STATE="{state}"\n'
-    current = None
-    if os.path.exists(name):
-        with open(name, encoding="utf-8") as fh:
-            current = fh.read()
     if current == wanted:
         ret["comment"] = f"{name} says {state}"
         return ret

@@ -543,3 +543,29 @@ def test_error_text_recovers_server_reason():
     except etcd_mod.etcd3.exceptions.Etcd3Exception as exc:
         text = etcd_mod._error_text(exc)
     assert text == "UNAVAILABLE: etcdserver: unhealthy cluster"
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_initial_state_file_bootstraps_new_when_no_cluster_answers(tmp_path, test):
+    path = tmp_path / "etcd-initial-state"
+    decide = MagicMock(return_value="new")
+    with patch.dict(etcd_state.__salt__, {"pgsalt_etcd.initial_state": decide}), \
+            patch.dict(etcd_state.__opts__, {"test": test}):
+        ret = etcd_state.initial_state_file(str(path), member="pg1", data_dir=str(tmp_path))
+    assert ret["changes"] == {"old": None, "new": "new"}
+    assert ret["result"] is (None if test else True)
+    assert path.exists() is not test
+    if not test:
+        assert 'ETCD_INITIAL_CLUSTER_STATE="new"' in path.read_text()
+
+
+def test_initial_state_file_is_left_alone_once_etcd_has_data(tmp_path):
+    path = tmp_path / "etcd-initial-state"
+    path.write_text('ETCD_INITIAL_CLUSTER_STATE="new"\n')
+    (tmp_path / "member").mkdir()
+    decide = MagicMock(return_value="existing")
+    with patch.dict(etcd_state.__salt__, {"pgsalt_etcd.initial_state": decide}):
+        ret = etcd_state.initial_state_file(str(path), member="pg1", data_dir=str(tmp_path))
+    assert ret["result"] is True and ret["changes"] == {}
+    decide.assert_not_called()
+    assert "new" in path.read_text()

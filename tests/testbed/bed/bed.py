@@ -54,7 +54,7 @@ def _parallel(fn, items):
 
 
 def up(nodes=3, os_name=C.DEFAULT_OS):
-    """Boot pg1..pgNODES (keeping hosts that exist) and wait for every minion."""
+    """Boot pg1..pgNODES and wait for their minions; other hosts start with tb start/add."""
     preflight()
     hosts = load()
     wanted = [f"pg{i}" for i in range(1, nodes + 1)]
@@ -62,7 +62,7 @@ def up(nodes=3, os_name=C.DEFAULT_OS):
         if name not in hosts:
             hosts[name] = Host(name, os_name, C.address(name))
     save(hosts)
-    start(list(hosts.values()))
+    start([hosts[n] for n in wanted])
     return hosts
 
 
