@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TB := tests/testbed/tb
 PYTEST := $(PY) -m pytest
 
-.PHONY: venv demo test unit e2e lint bench down clean
+.PHONY: venv demo test unit e2e lint bench chaos down clean
 
 # Salt's timelib has no wheel: building the venv needs a compiler and Python's headers.
 $(PY):
@@ -45,6 +45,10 @@ lint: venv
 
 bench: venv
 	$(PY) tests/bench/run.py
+
+# Needs the demo cluster deployed (make demo).
+chaos: venv
+	$(PY) tests/chaos/run.py
 
 down:
 	$(TB) down

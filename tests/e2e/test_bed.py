@@ -61,6 +61,9 @@ def test_kill_then_start(bed):
     bed.tb("start", "pg3")
     assert bed.status()["pg3"]["running"] is True
     assert bed.salt("pg3", "test.ping") == {"pg3": True}
+    # The host boots clean: no unit failed, and new services run.
+    assert bed.sh("pg3", "systemctl", "--failed", "--no-legend") == ""
+    assert "status=0/SUCCESS" in bed.tb("sh", "pg3", "systemd-run", "--wait", "true").stderr
 
 
 def test_cut_then_restore_seen_from_another_host(bed):

@@ -92,7 +92,7 @@ def cmd_salt_run(a):
     return master.cli("salt-run", a.args)
 
 
-def _app_login(cluster):
+def app_login(cluster):
     """The demo application's role, password and database, from the bed's pillar."""
     for path in sorted((C.REPO / "pillar" / "pgsalt").glob("*.sls")):
         data = yaml.safe_load(path.read_text()) or {}
@@ -109,7 +109,7 @@ def cmd_psql(a):
 
     if a.vip:
         raise BedError("no VIP is configured for this cluster (keepalived is not deployed)")
-    user, password, db = _app_login(a.cluster)
+    user, password, db = app_login(a.cluster)
     node = bed.host(a.node)
     try:
         conn = psycopg.connect(host=node.address, port=a.port, user=user, password=password,

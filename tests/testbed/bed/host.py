@@ -94,6 +94,10 @@ class Host:
         if self.running():
             return
         for hierarchy in HIERARCHIES:
+            # A host that lost power leaves its old cgroups behind; a new systemd that
+            # finds them kills what it starts in them.
+            for stale in ("payload", "supervisor"):
+                _rmtree_cgroup(self.cgroup(hierarchy) / stale)
             self.cgroup(hierarchy).mkdir(parents=True, exist_ok=True)
         procs = [self.cgroup(h) / "cgroup.procs" for h in HIERARCHIES]
 

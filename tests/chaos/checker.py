@@ -1,0 +1,55 @@
+"""What a fault did to the writes: lost, unexpected, split-brain, and the recovery time."""
+
+
+def check(attempts, rows, fault_at):
+    """Compare the client's ATTEMPTS with the ROWS read back after the fault healed.
+
+    attempts: load.Attempt records; rows: {id: (addr, timeline, server time)};
+    fault_at: when the fault was injected (client clock, seconds since the epoch).
+    """
+    acked = {a.id: a for a in attempts if a.outcome == "ack"}
+    attempted = {a.id for a in attempts}
+    present = set(rows)
+    return {
+        "attempts": len(attempts),
+        "acked": len(acked),
+        "failed": sum(a.outcome == "failed" for a in attempts),
+        "indeterminate": sum(a.outcome == "indeterminate" for a in attempts),
+        "lost": sorted(set(acked) - present),
+        "unexpected": sorted(present - attempted),
+        "split_brain": split_brain(acked.values()),
+        "rto": rto(acked.values(), fault_at),
+    }
+
+
+def split_brain(acked):
+    """Acknowledged writes that a superseded leader took after a newer one took writes.
+
+    Timelines only grow; once a write is acknowledged on a newer timeline, any later
+    acknowledgement on an older one came from a second leader. So did two servers
+    acknowledging on the same timeline in overlapping periods.
+    """
+    found = []
+    by_time = sorted(acked, key=lambda a: a.ended)
+    newest = None
+    for a in by_time:
+        if newest is not None and (a.timeline < newest.timeline or (
+                a.timeline == newest.timeline and a.addr != newest.addr
+                and a.started < newest.ended)):
+            found.append(f"{a.id} acked by {a.addr} (timeline {a.timeline}) after "
+                         f"{newest.addr} acked on timeline {newest.timeline}")
+        if newest is None or a.timeline >= newest.timeline:
+            newest = a
+    return found
+
+
+def rto(acked, fault_at):
+    """Seconds from the last acknowledged write before the fault to the first one after.
+
+    None when no write was acknowledged after the fault (the cluster did not recover).
+    """
+    before = [a.ended for a in acked if a.ended <= fault_at]
+    after = [a.ended for a in acked if a.ended > fault_at]
+    if not after:
+        return None
+    return min(after) - (max(before) if before else fault_at)

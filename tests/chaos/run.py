@@ -1,0 +1,73 @@
+"""make chaos: every implemented fault scenario, per timing profile and client path, on the
+deployed demo cluster; the results table goes to BENCHMARKS.md with the command."""
+
+import argparse
+import datetime
+import pathlib
+import re
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "testbed")]
+
+from bed.cli import app_login  # noqa: E402
+from bed.client import Bed  # noqa: E402
+from scenarios import PROFILES, SCENARIOS, run, set_profile  # noqa: E402
+
+OUT = HERE.parents[1] / "BENCHMARKS.md"
+ADDRESSES = {"pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13"}
+
+
+def conninfo(host, port):
+    user, password, db = app_login("demo")
+    return (f"host={ADDRESSES[host]} port={port} dbname={db} user={user} "
+            f"password={password} application_name=chaos")
+
+
+def row(r):
+    rto = "no recovery" if r["rto"] is None else f"{r['rto']:.1f} s"
+    return (f"| {r['scenario']} | {r['profile']} | {r['port']} | {rto} | {len(r['lost'])} | "
+            f"{len(r['unexpected'])} | {len(r['split_brain'])} | {r['indeterminate']} | "
+            f"{r['failed']} | {r['acked']} |")
+
+
+def write(rows, command):
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = ["<!-- bench:Fault injection -->", "## Fault injection", "",
+             f"Measured {stamp} with `{command}`: a client commits a row every 50 ms through "
+             "the given port on a surviving host while the fault hits the primary; the "
+             "checker reads every row back from the leader after the cluster healed. "
+             "synchronous_mode is on.", "",
+             "| scenario | profile | port | RTO | lost | unexpected | split-brain | "
+             "indeterminate | failed | acked |", "|---|---|---|---|---|---|---|---|---|---|",
+             *rows, "<!-- /bench:Fault injection -->"]
+    text = OUT.read_text() if OUT.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"<!-- bench:Fault injection -->.*?<!-- /bench:Fault injection -->",
+                         re.S)
+    text = pattern.sub("\n".join(block), text) if pattern.search(text) else \
+        text.rstrip() + "\n\n" + "\n".join(block) + "\n"
+    OUT.write_text(text)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
+    p.add_argument("--profile", action="append", choices=sorted(PROFILES))
+    p.add_argument("--port", action="append", type=int, choices=[5000, 6432])
+    a = p.parse_args()
+    bed = Bed()
+    rows = []
+    for profile in a.profile or sorted(PROFILES):
+        for port in a.port or [5000, 6432]:
+            for scenario in a.scenario or sorted(SCENARIOS):
+                result = run(bed, scenario, profile, port, conninfo)
+                print(result, flush=True)
+                rows.append(row(result))
+    set_profile(bed, "default")
+    write(rows, "make chaos" if len(sys.argv) == 1 else "python tests/chaos/run.py "
+          + " ".join(sys.argv[1:]))
+    print(OUT.read_text())
+
+
+if __name__ == "__main__":
+    main()

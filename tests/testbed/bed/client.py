@@ -1,0 +1,74 @@
+"""A Python API over the tb CLI, for the end-to-end tests and the chaos suite."""
+
+import json
+import pathlib
+import subprocess
+import time
+
+TB = pathlib.Path(__file__).resolve().parents[1] / "tb"
+
+
+class Bed:
+    """The tb CLI, as the tests use it."""
+
+    def tb(self, *args, check=True, timeout=900):
+        proc = subprocess.run([str(TB), *args], capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"tb {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        return proc
+
+    def status(self):
+        return {h["name"]: h for h in json.loads(self.tb("status").stdout)}
+
+    def sh(self, node, *cmd, check=True):
+        proc = self.tb("sh", node, *cmd, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{node}: {' '.join(cmd)} failed: {proc.stderr}{proc.stdout}")
+        return proc.stdout
+
+    def salt(self, *args, timeout=900):
+        """salt ... --out=json --static, parsed."""
+        proc = self.tb("salt", *args, "--out=json", "--static", check=False, timeout=timeout)
+        try:
+            return json.loads(proc.stdout)
+        except json.JSONDecodeError as exc:
+            raise AssertionError(f"salt {' '.join(args)}: {proc.stdout}{proc.stderr}") from exc
+
+    def orchestrate(self, sls, pillar=None, test=False, timeout=1200):
+        """Run an orchestration; returns (ok, {state id: state return})."""
+        args = ["state.orchestrate", sls, "--out=json"]
+        if pillar is not None:
+            args.append("pillar=" + json.dumps(pillar))
+        if test:
+            args.append("test=True")
+        proc = self.tb("salt-run", *args, check=False, timeout=timeout)
+        out = proc.stdout
+        data = json.loads(out[out.index("{"):]) if "{" in out else {}
+        states = next(iter(data.get("data", {}).values()), {})
+        if not isinstance(states, dict):
+            return False, {"error": states}
+        by_id = {v.get("__id__", k): v for k, v in states.items()}
+        # In a test=True run a state that would change something reports None.
+        ok = data.get("retcode", 1) == 0 and all(
+            v.get("result") is not False for v in by_id.values())
+        return ok, by_id
+
+    def psql(self, sql, node="pg1", port=5000, db=None, cluster="demo", check=True):
+        args = ["psql", "--node", node, "--port", str(port), "--cluster", cluster, "-c", sql]
+        if db:
+            args += ["--db", db]
+        return self.tb(*args, check=check).stdout.strip()
+
+    def wait(self, what, fn, timeout=120, interval=1.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = fn()
+                if last:
+                    return last
+            except (AssertionError, subprocess.SubprocessError) as exc:
+                last = exc
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last!r}")
