@@ -48,8 +48,10 @@ def rto(acked, fault_at):
 
     None when no write was acknowledged after the fault (the cluster did not recover).
     """
-    before = [a.ended for a in acked if a.ended <= fault_at]
-    after = [a.ended for a in acked if a.ended > fault_at]
+    # Writes are split by when they started: one in flight when the fault hit may still
+    # be acknowledged, and only a write that started after the fault shows recovery.
+    before = [a.ended for a in acked if a.started <= fault_at]
+    after = [a.ended for a in acked if a.started > fault_at]
     if not after:
         return None
     return min(after) - (max(before) if before else fault_at)

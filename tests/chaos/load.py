@@ -49,9 +49,11 @@ class Writer:
         self._conn = None
 
     def prepare(self):
+        """An empty table: every row read back afterwards was written by this run."""
         with psycopg.connect(self.conninfo, autocommit=True,
                              connect_timeout=self.connect_timeout) as conn:
             conn.execute(CREATE)
+            conn.execute(f"TRUNCATE {TABLE}")
 
     def start(self):
         self._thread.start()

@@ -76,11 +76,15 @@ def run(bed, scenario, profile="default", port=5000, conninfo=None, settle=5):
     writer.start()
     time.sleep(settle)
     fault_at = time.time()
+    victim_addr = bed.status()[victim]["address"]
     heal = SCENARIOS[scenario](bed, victim)
     try:
-        bed.wait("a write acknowledged after the fault",
-                 lambda: any(a.outcome == "ack" and a.ended > fault_at
-                             for a in list(writer.attempts)), timeout=150, interval=0.5)
+        # Healing waits for a write that started after the fault and that another
+        # server acknowledged: the victim must not be back before the failover is done.
+        bed.wait("a write acknowledged by a new leader",
+                 lambda: any(a.outcome == "ack" and a.started > fault_at
+                             and a.addr != victim_addr for a in list(writer.attempts)),
+                 timeout=150, interval=0.5)
     finally:
         heal()
     bed.wait("the cluster healthy again", lambda: healthy(bed), timeout=240, interval=2)

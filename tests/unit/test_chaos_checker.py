@@ -50,3 +50,9 @@ def test_two_servers_on_one_timeline_at_once_is_split_brain():
 def test_rto_without_recovery_is_none():
     assert rto([ack(1, 10)], fault_at=10.5) is None
     assert rto([ack(1, 12)], fault_at=10.5) == pytest.approx(1.5)
+
+
+def test_a_write_in_flight_at_the_fault_does_not_count_as_recovery():
+    in_flight = Attempt("f", 10.4, 10.6, "ack", "10.0.0.1", "00000001")
+    assert rto([ack(1, 10), in_flight, ack(2, 40, "10.0.0.2", "00000002")],
+               fault_at=10.5) == pytest.approx(29.4)
