@@ -16,9 +16,10 @@ import sys
 import tempfile
 import time
 
+from report import OUT, write_section
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TB = ROOT / "tests" / "testbed" / "tb"
-OUT = ROOT / "BENCHMARKS.md"
 DEMO = {"cluster": "demo"}
 APP_PASSWORD = "demo-app-password-W8fD3kQs"  # the bed's demo pillar
 MEMORY_HOW = "sum of Pss of the hosts' processes (/proc/PID/smaps_rollup)"
@@ -130,17 +131,10 @@ def bench_paths(rows):
 def write(rows, title):
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{os.cpu_count()} cores, {shutil.disk_usage('/').total // 2**30} GiB disk"
-    block = [f"<!-- bench:{title} -->", f"## {title}", "",
-             f"Measured {stamp} on this machine ({machine}) by `make bench` "
-             "(`python tests/bench/run.py`).", "", "| what | result | command |", "|---|---|---|"]
-    block += [f"| {w} | {r} | `{c}` |" for w, r, c in rows]
-    block += [f"<!-- /bench:{title} -->"]
-    text = OUT.read_text() if OUT.exists() else "# Benchmarks\n\nFigures from `make bench`.\n"
-    pattern = re.compile(rf"<!-- bench:{re.escape(title)} -->.*?<!-- /bench:{re.escape(title)} -->",
-                         re.S)
-    text = pattern.sub("\n".join(block), text) if pattern.search(text) else \
-        text.rstrip() + "\n\n" + "\n".join(block) + "\n"
-    OUT.write_text(text)
+    write_section(title, [f"Measured {stamp} on this machine ({machine}) by `make bench` "
+                          "(`python tests/bench/run.py`).", "",
+                          "| what | result | command |", "|---|---|---|",
+                          *[f"| {w} | {r} | `{c}` |" for w, r, c in rows]])
 
 
 def main():

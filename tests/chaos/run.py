@@ -4,17 +4,16 @@ deployed demo cluster; the results table goes to BENCHMARKS.md with the command.
 import argparse
 import datetime
 import pathlib
-import re
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "testbed")]
+sys.path[:0] = [str(HERE), str(HERE.parent / "testbed"), str(HERE.parent / "bench")]
 
 from bed.cli import app_login  # noqa: E402
 from bed.client import Bed  # noqa: E402
+from report import OUT, write_section  # noqa: E402
 from scenarios import PROFILES, SCENARIOS, run, set_profile  # noqa: E402
 
-OUT = HERE.parents[1] / "BENCHMARKS.md"
 ADDRESSES = {"pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13"}
 
 
@@ -33,20 +32,12 @@ def row(r):
 
 def write(rows, command):
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = ["<!-- bench:Fault injection -->", "## Fault injection", "",
-             f"Measured {stamp} with `{command}`: a client commits a row every 50 ms through "
-             "the given port on a surviving host while the fault hits the primary; the "
-             "checker reads every row back from the leader after the cluster healed. "
-             "synchronous_mode is on.", "",
-             "| scenario | profile | port | RTO | lost | unexpected | split-brain | "
-             "indeterminate | failed | acked |", "|---|---|---|---|---|---|---|---|---|---|",
-             *rows, "<!-- /bench:Fault injection -->"]
-    text = OUT.read_text() if OUT.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"<!-- bench:Fault injection -->.*?<!-- /bench:Fault injection -->",
-                         re.S)
-    text = pattern.sub("\n".join(block), text) if pattern.search(text) else \
-        text.rstrip() + "\n\n" + "\n".join(block) + "\n"
-    OUT.write_text(text)
+    write_section("Fault injection", [
+        f"Measured {stamp} with `{command}`: a client commits a row every 50 ms through the "
+        "given port on a surviving host while the fault hits the primary; the checker reads "
+        "every row back from the leader after the cluster healed. synchronous_mode is on.", "",
+        "| scenario | profile | port | RTO | lost | unexpected | split-brain | indeterminate "
+        "| failed | acked |", "|---|---|---|---|---|---|---|---|---|---|", *rows])
 
 
 def main():
