@@ -18,6 +18,9 @@ import time
 
 from report import OUT, write_section
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "testbed"))
+from bed.host import CGROUP_ROOT, HIERARCHIES  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TB = ROOT / "tests" / "testbed" / "tb"
 DEMO = {"cluster": "demo"}
@@ -53,7 +56,8 @@ def orchestrate(pillar):
 def bed_memory():
     """Proportional set size of every process of the bed's hosts, in MiB."""
     total = 0
-    for procs in pathlib.Path("/sys/fs/cgroup/systemd/pgsalt-bed").rglob("cgroup.procs"):
+    tree = CGROUP_ROOT / HIERARCHIES[0] / "pgsalt-bed"
+    for procs in tree.rglob("cgroup.procs"):
         for pid in procs.read_text().split():
             try:
                 rollup = pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text()

@@ -1,5 +1,7 @@
 """What a fault did to the writes: lost, unexpected, split-brain, and the recovery time."""
 
+import itertools
+
 
 def check(attempts, rows, fault_at):
     """Compare the client's ATTEMPTS with the ROWS read back after the fault healed.
@@ -44,14 +46,14 @@ def split_brain(acked):
 
 
 def rto(acked, fault_at):
-    """Seconds from the last acknowledged write before the fault to the first one after.
+    """The longest wait between two consecutive acknowledged writes once the fault hit.
 
-    None when no write was acknowledged after the fault (the cluster did not recover).
+    That is the outage a client saw: from the last write acknowledged before it to the
+    first acknowledged after it, wherever the injection's own delay put the fault. None
+    when no write was acknowledged after the fault (the cluster did not recover).
     """
-    # Writes are split by when they started: one in flight when the fault hit may still
-    # be acknowledged, and only a write that started after the fault shows recovery.
-    before = [a.ended for a in acked if a.started <= fault_at]
-    after = [a.ended for a in acked if a.started > fault_at]
-    if not after:
-        return None
-    return min(after) - (max(before) if before else fault_at)
+    ends = sorted(a.ended for a in acked)
+    if not ends or ends[0] > fault_at:
+        ends.insert(0, fault_at)  # nothing was acknowledged before: count from the fault
+    gaps = [b - a for a, b in itertools.pairwise(ends) if b > fault_at]
+    return max(gaps) if gaps else None

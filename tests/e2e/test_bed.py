@@ -19,7 +19,7 @@ def reachable(bed, src, dst_addr):
 
 def leftovers():
     mounts = [line for line in open("/proc/mounts") if "pgsalt-bed" in line]
-    cgroups = [p for p in pathlib.Path("/sys/fs/cgroup").glob("*/pgsalt-bed")]
+    cgroups = [p for p in pathlib.Path("/sys/fs/cgroup").glob("**/pgsalt-bed")]
     bridge = pathlib.Path("/sys/class/net/pgsbr0").exists()
     procs = [p for p in pathlib.Path("/proc").glob("[0-9]*/cmdline")
              if _cmd(p).startswith(("systemd-nspawn", "apt-cacher-ng"))

@@ -52,7 +52,7 @@ def test_rto_without_recovery_is_none():
     assert rto([ack(1, 12)], fault_at=10.5) == pytest.approx(1.5)
 
 
-def test_a_write_in_flight_at_the_fault_does_not_count_as_recovery():
-    in_flight = Attempt("f", 10.4, 10.6, "ack", "10.0.0.1", "00000001")
-    assert rto([ack(1, 10), in_flight, ack(2, 40, "10.0.0.2", "00000002")],
-               fault_at=10.5) == pytest.approx(29.4)
+def test_writes_acknowledged_before_the_injection_took_effect_do_not_hide_the_outage():
+    still_served = [ack(i, 10.5 + i / 20) for i in range(1, 6)]  # the kill lands at 10.75
+    recovered = ack(9, 40, "10.0.0.2", "00000002")
+    assert rto([ack(0, 10), *still_served, recovered], fault_at=10.5) == pytest.approx(29.25)

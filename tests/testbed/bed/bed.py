@@ -7,7 +7,7 @@ import shutil
 
 from . import config as C
 from . import image, master, net
-from .host import Host
+from .host import CGROUP_ROOT, HIERARCHIES, Host
 from .sh import BedError, run, say
 
 REGISTRY = C.STATE / "bed.json"
@@ -93,16 +93,15 @@ def start(targets):
 
 def down(purge=False):
     hosts = load()
-    _parallel(lambda h: h.remove(wipe=purge), list(hosts.values()))
-    master.down()
-    net.proxy_down()
+    # Hosts, master and proxy stop side by side; each takes seconds to exit cleanly.
+    _parallel(lambda stop: stop(), [*(lambda h=h: h.remove(wipe=purge) for h in hosts.values()),
+                                     master.down, net.proxy_down])
     net.bridge_down()
-    for hierarchy in ("systemd", "unified", "freezer"):
-        group = C.CGROUP_GROUP
-        path = f"/sys/fs/cgroup/{hierarchy}/{group}"
-        if os.path.isdir(path):
+    for hierarchy in HIERARCHIES:
+        path = CGROUP_ROOT / hierarchy / C.CGROUP_GROUP
+        if path.is_dir():
             try:
-                os.rmdir(path)
+                path.rmdir()
             except OSError as exc:
                 say(f"warning: {path}: {exc}")
     if purge:

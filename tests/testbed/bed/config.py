@@ -12,7 +12,8 @@ BRIDGE = "pgsbr0"
 NET_PREFIX = "10.77.0"
 GATEWAY = f"{NET_PREFIX}.1"  # the machine itself on the bridge: master and proxies
 PREFIXLEN = 24
-PROXY_PORT = 3142
+# Not apt-cacher-ng's default port: a machine may run its own on 3142.
+PROXY_PORT = 3149
 CGROUP_GROUP = "pgsalt-bed"
 
 SALT_VERSION = "3008.4"

@@ -11,7 +11,12 @@ import uuid
 from . import config as C
 from .sh import BedError, run, say, write
 
-HIERARCHIES = ("systemd", "unified", "freezer")
+CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
+# Hybrid machines (v1 controllers, v2 at unified) need the host's cgroup in each hierarchy
+# nspawn and the bed use; a pure cgroup v2 machine has one tree.
+HYBRID = (CGROUP_ROOT / "unified").is_dir()
+HIERARCHIES = ("systemd", "unified", "freezer") if HYBRID else ("",)
+V2 = "unified" if HYBRID else ""
 
 
 class Host:
@@ -23,8 +28,8 @@ class Host:
         self.pidfile = self.dir / "nspawn.pid"
 
     # --- where things are -------------------------------------------------------------
-    def cgroup(self, hierarchy="unified"):
-        return pathlib.Path("/sys/fs/cgroup") / hierarchy / C.CGROUP_GROUP / self.name
+    def cgroup(self, hierarchy=V2):
+        return CGROUP_ROOT / hierarchy / C.CGROUP_GROUP / self.name
 
     @property
     def veth(self):
@@ -47,7 +52,7 @@ class Host:
 
     def init_pid(self):
         """The host-side PID of the container's PID 1, or None."""
-        for hierarchy in ("systemd", "unified"):
+        for hierarchy in HIERARCHIES[:2]:
             procs = self.cgroup(hierarchy) / "payload" / "init.scope" / "cgroup.procs"
             try:
                 pids = procs.read_text().split()

@@ -12,7 +12,9 @@ import time
 from . import config as C
 from .sh import BedError, run, say, write
 
-RECIPE = pathlib.Path(__file__).read_bytes()
+# The image changes when this recipe or the bed's settings (addresses, ports) change.
+HERE = pathlib.Path(__file__).parent
+RECIPE = (HERE / "image.py").read_bytes() + (HERE / "config.py").read_bytes()
 
 
 def _stamp():
