@@ -6,6 +6,7 @@ the one it tests by path, under a name of its own, so that no two share module g
 
 import importlib.util
 import pathlib
+import sys
 from unittest.mock import MagicMock
 
 import pgsalt_model
@@ -23,9 +24,13 @@ KNOWN_MINIONS = ["pg1", "pg2", "pg3", "pg5", "pg11", "pg12", "pg13"]
 
 
 def load(name, relpath):
-    """Load the Python file at RELPATH (from the repo root) as a new module named NAME."""
+    """Load the Python file at RELPATH (from the repo root) as a new module named NAME.
+
+    _modules and _states hold files of the same name, so each is loaded under its own.
+    """
     spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 

@@ -1,15 +1,14 @@
 """Unit tests for the pgsalt_etcd execution and state modules, on a fake etcd client layer."""
 
-import importlib.util
 import os
 import pathlib
-import sys
 import warnings
 from unittest.mock import MagicMock, patch
 
 import grpc
 import pgsalt_states
 import pytest
+from loaders import load
 from salt.exceptions import CommandExecutionError
 
 UTILS = {"pgsalt_states.unavailable": pgsalt_states.unavailable}
@@ -19,20 +18,13 @@ pytestmark = pytest.mark.unit
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _load(alias, relpath):
-    """Import a Salt module file under an alias: _modules and _states share the name."""
-    spec = importlib.util.spec_from_file_location(alias, ROOT / relpath)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[alias] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 with warnings.catch_warnings():
     # etcd3's generated protobuf code is old; the pure-Python backend says so loudly.
     warnings.simplefilter("ignore", DeprecationWarning)
-    etcd_mod = _load("pgsalt_etcd_module", "_modules/pgsalt_etcd.py")
-etcd_state = _load("pgsalt_etcd_state", "_states/pgsalt_etcd.py")
+    etcd_mod = load("pgsalt_etcd_module", "_modules/pgsalt_etcd.py")
+etcd_state = load("pgsalt_etcd_state", "_states/pgsalt_etcd.py")
 
 PG1 = "http://10.77.0.11:2379"
 PG2 = "http://10.77.0.12:2379"

@@ -6,7 +6,6 @@ Patroni's REST API; the state module with MagicMock'ed ``__salt__``.
 """
 
 import base64
-import importlib.util
 import json
 import pathlib
 import shutil
@@ -18,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest.mock import MagicMock, patch
 
 import pytest
+from loaders import load
 from salt.exceptions import CommandExecutionError
 
 pytestmark = pytest.mark.unit
@@ -27,16 +27,10 @@ USERNAME = "patroni-admin"
 PASSWORD = "s3cr3t-Pa55word"
 
 
-def _load(name, relpath):
-    # _modules/ and _states/ both hold a pgsalt_patroni.py: load each by path.
-    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-patroni_mod = _load("pgsalt_patroni_execmod", "_modules/pgsalt_patroni.py")
-patroni_state = _load("pgsalt_patroni_statemod", "_states/pgsalt_patroni.py")
+patroni_mod = load("pgsalt_patroni_execmod", "_modules/pgsalt_patroni.py")
+patroni_state = load("pgsalt_patroni_statemod", "_states/pgsalt_patroni.py")
 
 
 @pytest.fixture

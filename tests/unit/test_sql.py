@@ -1,16 +1,15 @@
 """Unit tests for the pgsalt_sql execution and state modules; no server needed."""
 
 import contextlib
-import importlib.util
 import json
 import pathlib
-import sys
 from types import SimpleNamespace
 from unittest.mock import MagicMock, patch
 
 import pgsalt_states
 import psycopg
 import pytest
+from loaders import load
 from salt.exceptions import CommandExecutionError
 
 UTILS = {"pgsalt_states.unavailable": pgsalt_states.unavailable}
@@ -20,17 +19,10 @@ pytestmark = pytest.mark.unit
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _load(alias, relpath):
-    """Import a Salt module file under an alias: _modules and _states share the name."""
-    spec = importlib.util.spec_from_file_location(alias, ROOT / relpath)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[alias] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-sql_mod = _load("pgsalt_sql_module", "_modules/pgsalt_sql.py")
-sql_state = _load("pgsalt_sql_state", "_states/pgsalt_sql.py")
+sql_mod = load("pgsalt_sql_module", "_modules/pgsalt_sql.py")
+sql_state = load("pgsalt_sql_state", "_states/pgsalt_sql.py")
 
 # Verifiers written by a real PostgreSQL 15.18 for these passwords (ALTER ROLE
 # ... PASSWORD with password_encryption=scram-sha-256); the second one takes
