@@ -98,8 +98,10 @@ def patroni_config(c):
     timing = pt["timing_values"]
     db_addrs = sorted(_addr(c, m) for m in c["db_members"])
     hba = ["local all postgres peer map=pgsalt", "local all all scram-sha-256"]
+    # Patroni asks its own server for the timeline over a replication connection to
+    # localhost; without it an old primary cannot decide to rewind and stays diverged.
     hba += [f"host replication {users['replication']['name']} {a}/32 scram-sha-256"
-            for a in db_addrs]
+            for a in ["127.0.0.1", *db_addrs]]
     hba += [f"host all {users['rewind']['name']} {a}/32 scram-sha-256" for a in db_addrs]
     hba += ["host all all 127.0.0.1/32 scram-sha-256"]
     network = c.get("network")

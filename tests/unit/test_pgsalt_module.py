@@ -176,9 +176,10 @@ def test_patroni_config_hba_has_no_trust_and_replication_only_from_db_members(cl
     assert all(fields[-1] == "scram-sha-256" for fields in remote)
 
     replication = [fields for fields in hba if fields[1] == "replication"]
-    assert sorted(fields[3] for fields in replication) == [
-        f"{addr}/32" for addr in sorted(loaders.DEMO.values())
-    ]
+    # The db members, and the local server for Patroni's own timeline checks.
+    assert sorted(fields[3] for fields in replication) == sorted(
+        ["127.0.0.1/32", *(f"{addr}/32" for addr in loaders.DEMO.values())]
+    )
     assert {fields[2] for fields in replication} == {"replicator"}
     rewind = [fields for fields in hba if fields[2] == "rewinder"]
     assert sorted(fields[3] for fields in rewind) == [
@@ -276,7 +277,7 @@ def test_patroni_config_second_cluster_on_debian_12(cluster, minion, osfinger):
     assert config["etcd3"]["hosts"] == ["10.77.0.11:2379", "10.77.0.12:2379", "10.77.0.13:2379"]
     assert config["postgresql"]["bin_dir"] == "/usr/lib/postgresql/15/bin"
     replication = [f for f in _hba(config) if f[1] == "replication"]
-    assert [f[3] for f in replication] == ["10.77.0.15/32"]
+    assert [f[3] for f in replication] == ["127.0.0.1/32", "10.77.0.15/32"]
     assert ["host", "all", "all", "10.77.0.0/24", "scram-sha-256"] in _hba(config)
 
 
