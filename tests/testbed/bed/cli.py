@@ -72,7 +72,7 @@ def cmd_partition(a):
     rules = (f"table inet bedpart {{\n chain in {{ type filter hook input priority -10; "
              f"ip saddr {peer.address} drop; }}\n chain out {{ type filter hook output "
              f"priority -10; ip daddr {peer.address} drop; }}\n}}\n")
-    run(["nsenter", "-t", str(h.init_pid()), "-n", "--", "nft", "-f", "-"], input=rules)
+    h.netns("nft", "-f", "-", input=rules)
 
 
 def cmd_add(a):

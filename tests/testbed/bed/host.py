@@ -184,12 +184,12 @@ class Host:
         return run(["nsenter", "-t", str(pid), "-a", "--", *cmd], check=check,
                    timeout=timeout, input=input, env=env)
 
-    def netns(self, *cmd):
+    def netns(self, *cmd, input=None):
         """Run a tool of the machine inside the host's network namespace only."""
         pid = self.init_pid()
         if not pid:
             raise BedError(f"host {self.name} is not running")
-        return run(["nsenter", "-t", str(pid), "-n", "--", *cmd])
+        return run(["nsenter", "-t", str(pid), "-n", "--", *cmd], input=input)
 
 
 def _mountpoints():
