@@ -6,6 +6,7 @@ made here, in Python, so that the templates only print what they are given.
 """
 
 import os
+import shlex
 import sys
 
 from salt.exceptions import CommandExecutionError
@@ -52,6 +53,18 @@ def cluster(defaults, name=None):
     return resolved
 
 
+def restore_plan(plan, request=None):
+    """Check an orch.restore request against a cluster's plan (``pgsalt_model.restore_plan``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call pgsalt.restore_plan '{...plan...}' '{"type": "time", "target": "..."}'
+    """
+    return __utils__["pgsalt_model.restore_plan"](plan, request)
+
+
 def plan(clusters, name=None, defaults=None, known_minions=None):
     """Validate cluster NAME of CLUSTERS and return who does what (see ``pgsalt_model.plan``).
 
@@ -84,8 +97,10 @@ def _addr(c, member):
     return c["members"][member]["address"]
 
 
-def patroni_config(c):
-    """Patroni's YAML config for this member, as a dict.
+def patroni_config(c, restore=None):
+    """Patroni's YAML config for this member, as a dict. RESTORE (an orch.restore request,
+    checked by ``pgsalt_model.restore_plan``) makes a new cluster bootstrap from the
+    backup repository, to its target, instead of running initdb.
 
     CLI Example:
 
@@ -96,6 +111,7 @@ def patroni_config(c):
     pg, pt, users = c["postgresql"], c["patroni"], c["users"]
     me, addr = c["me"], c["my"]["address"]
     timing = pt["timing_values"]
+    backup = pgbackrest_patroni(c)
     db_addrs = sorted(_addr(c, m) for m in c["db_members"])
     hba = ["local all postgres peer map=pgsalt", "local all all scram-sha-256"]
     # Patroni asks its own server for the timeline over a replication connection to
@@ -112,6 +128,26 @@ def patroni_config(c):
     def auth(key):
         return {"username": users[key]["name"], "password": users[key]["password"]}
 
+    bootstrap = {
+        "dcs": {
+            "ttl": timing["ttl"], "loop_wait": timing["loop_wait"],
+            "retry_timeout": timing["retry_timeout"],
+            "maximum_lag_on_failover": pt["maximum_lag_on_failover"],
+            "primary_start_timeout": pt["primary_start_timeout"],
+            "synchronous_mode": pt["synchronous_mode"],
+            "synchronous_mode_strict": pt["synchronous_mode_strict"],
+            "failsafe_mode": pt["failsafe_mode"],
+            "postgresql": {"use_pg_rewind": pt["use_pg_rewind"], "use_slots": True,
+                           "parameters": dict(pg["parameters"])},
+        },
+        "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
+    }
+    if restore:
+        command = __utils__["pgsalt_model.restore_command"](c["scope"], restore)
+        # pgBackRest writes the recovery settings (target, promote); Patroni keeps them.
+        bootstrap.update(method="pgsalt_restore", pgsalt_restore={
+            "command": shlex.join(command), "keep_existing_recovery_conf": True,
+            "no_params": True})
     return {
         "scope": c["scope"],
         "namespace": c["namespace"],
@@ -120,20 +156,7 @@ def patroni_config(c):
         "restapi": {"listen": f"{addr}:{pt['port']}",
                     "connect_address": f"{addr}:{pt['port']}"},
         "etcd3": {"hosts": c["etcd_hosts"]},
-        "bootstrap": {
-            "dcs": {
-                "ttl": timing["ttl"], "loop_wait": timing["loop_wait"],
-                "retry_timeout": timing["retry_timeout"],
-                "maximum_lag_on_failover": pt["maximum_lag_on_failover"],
-                "primary_start_timeout": pt["primary_start_timeout"],
-                "synchronous_mode": pt["synchronous_mode"],
-                "synchronous_mode_strict": pt["synchronous_mode_strict"],
-                "failsafe_mode": pt["failsafe_mode"],
-                "postgresql": {"use_pg_rewind": pt["use_pg_rewind"], "use_slots": True,
-                               "parameters": dict(pg["parameters"])},
-            },
-            "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
-        },
+        "bootstrap": bootstrap,
         "postgresql": {
             "listen": f"{addr},127.0.0.1:{pg['port']}",
             "connect_address": f"{addr}:{pg['port']}",
@@ -143,12 +166,14 @@ def patroni_config(c):
             "authentication": {"superuser": auth("superuser"),
                                "replication": auth("replication"),
                                "rewind": auth("rewind")},
-            "parameters": {"unix_socket_directories": "/var/run/postgresql"},
+            "parameters": {"unix_socket_directories": "/var/run/postgresql",
+                           **backup.get("parameters", {})},
             "pg_hba": hba,
             # root on the host may act as postgres over the socket (Salt's SQL module does).
             "pg_ident": ["pgsalt root postgres", "pgsalt postgres postgres"],
-            "create_replica_methods": ["basebackup"],
+            "create_replica_methods": backup.get("create_replica_methods", ["basebackup"]),
             "basebackup": [{"checkpoint": "fast"}],
+            **{key: backup[key] for key in ("recovery_conf", "pgbackrest") if key in backup},
             "remove_data_directory_on_rewind_failure": True,
             "remove_data_directory_on_diverged_timelines": True,
         },
@@ -233,3 +258,133 @@ def auth_databases(c):
     if c["pgbouncer"]["auth_dbname"]:
         return ["postgres"]
     return ["postgres"] + sorted(c["databases"])
+
+
+def tls_files(c):
+    """Where this host keeps its key, its certificate and the cluster CA's certificate.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.tls_files "$(...)"
+    """
+    tls = c["tls"]
+    return {"key": tls["key"], "cert": tls["cert"], "ca": tls["ca"]}
+
+
+def _backup_hosts(c):
+    tls_repository = c["pgbackrest"]["repository"]["type"] == "tls"
+    return (c["backup_members"][0] if tls_repository else None), c["db_members"]
+
+
+def pgbackrest_config(c):
+    """pgBackRest's config for this host, as [section, [[option, value], ...]] pairs.
+
+    A tls repository: the repository host lists every db host (pgN-host) and runs the
+    backups; db hosts point repo1-host at it; both sides run pgBackRest's TLS server and
+    accept only the other side's certificates (CN = minion id). A posix repository: each
+    db host has the repository path itself. The cipher passphrase is written only where
+    the repository is.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg4 pgsalt.pgbackrest_config "$(...)"
+    """
+    pb, pg, stanza = c["pgbackrest"], c["postgresql"], c["scope"]
+    repo_host, db_hosts = _backup_hosts(c)
+    me, tls = c["me"], tls_files(c)
+    holds_repository = me == repo_host or repo_host is None
+    common = [["log-level-console", "warn"], ["log-level-file", "info"],
+              ["process-max", pb["process_max"]], ["compress-type", pb["compress_type"]]]
+    if holds_repository:
+        common += _repository_options(pb)
+    else:
+        common += [["repo1-host", _addr(c, repo_host)], ["repo1-host-type", "tls"],
+                   ["repo1-host-port", pb["port"]], ["repo1-host-cert-file", tls["cert"]],
+                   ["repo1-host-key-file", tls["key"]], ["repo1-host-ca-file", tls["ca"]]]
+    if repo_host:
+        clients = sorted(db_hosts) if me == repo_host else [repo_host]
+        common += [["tls-server-address", c["my"]["address"]], ["tls-server-port", pb["port"]],
+                   ["tls-server-cert-file", tls["cert"]], ["tls-server-key-file", tls["key"]],
+                   ["tls-server-ca-file", tls["ca"]]]
+        # One line per client: after "=" pgBackRest reads a list of stanzas, not of CNs.
+        common += [["tls-server-auth", f"{client}={stanza}"] for client in clients]
+    if me != repo_host:
+        common += [["archive-async", "y" if pb["archive_async"] else "n"],
+                   ["spool-path", pb["spool_path"]],
+                   ["archive-push-queue-max", pb["archive_push_queue_max"]]]
+    if me == repo_host:
+        pgs = []
+        for index, member in enumerate(sorted(db_hosts), 1):
+            pgs += [[f"pg{index}-host", _addr(c, member)], [f"pg{index}-host-type", "tls"],
+                    [f"pg{index}-host-port", pb["port"]],
+                    [f"pg{index}-host-cert-file", tls["cert"]],
+                    [f"pg{index}-host-key-file", tls["key"]],
+                    [f"pg{index}-host-ca-file", tls["ca"]],
+                    [f"pg{index}-path", pg["data_dir"]], [f"pg{index}-port", pg["port"]]]
+    else:
+        pgs = [["pg1-path", pg["data_dir"]], ["pg1-port", pg["port"]]]
+    sections = [["global", common], [stanza, pgs]]
+    if me != repo_host:
+        # A dead repository must stall neither a promotion (PostgreSQL runs restore_command
+        # then) nor a shutdown (the archiver pushes what is left): both give up quickly.
+        get = pb["archive_get_timeout"]
+        sections += [["global:archive-get", [["io-timeout", get], ["archive-timeout", get]]],
+                     ["global:archive-push", [["archive-timeout", pb["archive_push_timeout"]]]]]
+    return sections
+
+
+def _repository_options(pb):
+    retention = pb["retention"]
+    options = [["repo1-path", pb["repository"]["path"]],
+               ["repo1-retention-full-type", retention["full_type"]],
+               ["repo1-retention-full", retention["full"]]]
+    if retention.get("diff"):
+        options.append(["repo1-retention-diff", retention["diff"]])
+    if pb["cipher"] != "none":
+        options += [["repo1-cipher-type", pb["cipher"]], ["repo1-cipher-pass", pb["passphrase"]]]
+    return options + [["start-fast", "y"], ["backup-standby", "y" if pb["backup_standby"] else "n"]]
+
+
+def pgbackrest_drill_config(c):
+    """The config orch.restore_drill restores with on the repository host: the repository
+    itself, and a scratch data directory in place of the db hosts.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg4 pgsalt.pgbackrest_drill_config "$(...)"
+    """
+    pb = c["pgbackrest"]
+    common = [["log-level-console", "warn"], ["log-level-file", "info"],
+              ["process-max", pb["process_max"]], *_repository_options(pb)]
+    return [["global", common],
+            [c["scope"], [["pg1-path", pb["drill_path"]], ["pg1-port", pb["drill_port"]]]]]
+
+
+def pgbackrest_patroni(c):
+    """What Patroni's config gains when the cluster takes backups: archiving parameters,
+    the restore_command, and pgBackRest as the first way to build a replica.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.pgbackrest_patroni "$(...)"
+    """
+    stanza, pb = c["scope"], c["pgbackrest"]
+    if not pb["enabled"]:
+        return {}
+    command = f"/usr/bin/pgbackrest --stanza={stanza}"
+    return {
+        "parameters": {"archive_mode": "on",
+                       "archive_command": f"{command} archive-push %p"},
+        "recovery_conf": {"restore_command": f'{command} archive-get %f "%p"'},
+        "create_replica_methods": ["pgbackrest", "basebackup"],
+        "pgbackrest": {"command": f"{command} --delta restore", "keep_data": True,
+                       "no_params": True},
+    }

@@ -509,3 +509,25 @@ def initial_state(
         if entry["name"] == name or (wanted_urls and _url_set(entry["peer_urls"]) == wanted_urls):
             return "existing"
     return "new"
+
+
+def delete_prefix(prefix, endpoints=None, ca_cert=None, cert_cert=None, cert_key=None,
+                  timeout=DEFAULT_TIMEOUT):
+    """
+    Delete every key under PREFIX; returns how many were deleted. orch.restore clears a
+    Patroni cluster's keys (NAMESPACE/SCOPE/) so that Patroni bootstraps it anew. A
+    prefix shorter than two path levels is refused: it would reach other clusters.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_etcd.delete_prefix /service/demo/ http://10.77.0.11:2379
+    """
+    if not isinstance(prefix, str) or len([p for p in prefix.split("/") if p]) < 2:
+        raise CommandExecutionError(f"refusing to delete prefix {prefix!r}: expected "
+                                    "/NAMESPACE/SCOPE/")
+    prefix = prefix.rstrip("/") + "/"
+    with _client(endpoints, **_tls(ca_cert, cert_cert, cert_key, timeout)) as client:
+        response = _call("delete keys", client.delete_prefix, prefix)
+    return int(response.deleted)

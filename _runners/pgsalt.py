@@ -5,7 +5,7 @@ import salt.key
 import salt.pillar
 import salt.utils.yaml
 
-COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy")
+COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest")
 
 
 def _defaults(saltenv):

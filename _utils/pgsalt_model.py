@@ -9,13 +9,16 @@ Standard library only and no Salt dunders, so that Salt can load it as a utils m
 """
 
 import copy
+import datetime
 import ipaddress
+import re
 import urllib.parse
 
 # Salt's loader publishes every function listed here and nothing else.
-__all__ = ["merge", "defaults_for", "resolve", "find_cluster", "validate", "plan"]
+__all__ = ["merge", "defaults_for", "resolve", "find_cluster", "validate", "plan",
+           "restore_plan", "restore_command"]
 
-COMPONENTS = ("etcd", "postgresql", "patroni", "pgbouncer", "haproxy")
+COMPONENTS = ("etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest")
 ROLES = ("dcs", "db", "balancer", "backup", "monitor")
 MEMBER_KEYS = ("roles", "address")
 ROLE_KEYS = (
@@ -35,18 +38,26 @@ RESERVED_CONNECTIONS = 10
 # Ports each role listens on, as (section, key); one host must not use a port twice.
 ROLE_PORTS = {
     "dcs": (("etcd", "client_port"), ("etcd", "peer_port")),
-    "db": (("postgresql", "port"), ("patroni", "port")),
+    "db": (("postgresql", "port"), ("patroni", "port"), ("pgbackrest", "port")),
     "balancer": (
         ("haproxy", "rw_port"), ("haproxy", "ro_port"), ("haproxy", "stats_port"),
         ("pgbouncer", "port"),
     ),
+    "backup": (("pgbackrest", "port"), ("pgbackrest", "drill_port")),
 }
 # Maps whose keys are names chosen in pillar, not settings; the unknown-key check
 # stops there and the checks of members, roles, databases and profiles take over.
 OPEN_MAPS = {
     ("members",), ("roles",), ("databases",), ("postgresql", "parameters"),
-    ("patroni", "profiles"),
+    ("patroni", "profiles"), ("pgbackrest", "schedule"),
 }
+REPOSITORY_TYPES = ("tls", "posix")
+CIPHERS = ("none", "aes-256-cbc")
+COMPRESS_TYPES = ("none", "gz", "bz2", "lz4", "zst")
+BACKUP_TYPES = ("full", "diff", "incr")
+RETENTION_TYPES = ("count", "time")
+RESTORE_TYPES = ("latest", "time", "lsn", "xid", "name", "immediate")
+RESTORE_KEYS = ("type", "target", "leader", "backup_after")
 
 
 def merge(base, *overrides):
@@ -143,7 +154,7 @@ def _resolve_one(name, clusters, defaults, osfinger, addresses):
     cluster["name"] = name
     if cluster.get("scope") is None:
         cluster["scope"] = name
-    for key in ("etcd", "postgresql", "patroni", "dcs"):
+    for key in ("etcd", "postgresql", "patroni", "dcs", "pgbackrest", "tls"):
         _section(cluster, key)
     if cluster["etcd"].get("token") is None:
         cluster["etcd"]["token"] = name
@@ -175,7 +186,7 @@ def _resolve_one(name, clusters, defaults, osfinger, addresses):
             spec["address"] = _pick_address(addresses.get(mid), network) if usable else None
         members[mid] = spec
     cluster["members"] = members
-    for role in ("dcs", "db", "balancer"):
+    for role in ("dcs", "db", "balancer", "backup"):
         cluster[f"{role}_members"] = sorted(
             (mid for mid, spec in members.items() if role in spec["roles"]), key=str
         )
@@ -229,6 +240,7 @@ def validate(clusters, name=None, defaults=None, known_minions=None):
     _check_pools(cluster, path, errors)
     _check_patroni(cluster, path, errors)
     _check_postgresql(cluster, path, errors)
+    _check_backup(cluster, path, errors)
     return errors
 
 
@@ -251,7 +263,25 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
         "db": resolved["db_members"],
         "balancer": resolved["balancer_members"],
         "dcs_cluster": resolved["dcs"].get("cluster"),
+        "backup": _backup_plan(resolved),
+        "network": resolved.get("network"),
+        "tls": {key: _mapping(resolved.get("tls")).get(key) for key in ("days", "renew_days")},
     }
+
+
+def _backup_plan(cluster):
+    """Who takes part in backups: {} when they are off, else the repository ``type``, the
+    ``repository`` host (tls) and ``hosts``, every member that needs pgBackRest."""
+    settings = cluster["pgbackrest"]
+    if settings.get("enabled") is not True:
+        return {}
+    kind = _mapping(settings.get("repository")).get("type")
+    repository = cluster["backup_members"][0] if kind == "tls" else None
+    hosts = sorted(cluster["db_members"] + ([repository] if repository else []), key=str)
+    drill = {"path": settings.get("drill_path"), "port": settings.get("drill_port"),
+             "cluster": cluster["name"]}
+    return {"type": kind, "repository": repository, "hosts": hosts, "stanza": cluster["scope"],
+            "drill": drill}
 
 
 def _schema(defaults):
@@ -691,3 +721,192 @@ def _url_host(url, default_port):
     if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
         return None
     return _host_port(parts.hostname, port)
+
+
+def _check_backup(cluster, path, errors):
+    settings, here = cluster["pgbackrest"], f"{path}:pgbackrest"
+    enabled = settings.get("enabled", False)
+    repositories = cluster["backup_members"]
+    if not isinstance(enabled, bool):
+        errors.append(f"{here}:enabled: must be true or false, not {_kind(enabled)}")
+        return
+    if repositories and not enabled:
+        errors.append(f"{path}:members: {', '.join(map(str, repositories))} has role backup but "
+                      f"{here}:enabled is false; expected enabled: true, or no backup role")
+    for mid in repositories:
+        if "db" in cluster["members"][mid]["roles"]:
+            errors.append(f"{path}:members:{mid}:roles: backup and db on one host; expected the "
+                          "repository on a host of its own, which a lost database host spares")
+    if not enabled:
+        return
+    repository = _mapping(settings.get("repository"))
+    kind = repository.get("type")
+    if "type" in repository and kind not in REPOSITORY_TYPES:
+        errors.append(f"{here}:repository:type: {kind!r} is not a repository type "
+                      f"(accepted: {', '.join(REPOSITORY_TYPES)})")
+    elif kind == "tls" and len(repositories) != 1:
+        found = ", ".join(map(str, repositories)) or "none"
+        errors.append(f"{path}:members: backups use a repository host (repository:type tls) and "
+                      f"{len(repositories)} member(s) have role backup ({found}); expected exactly "
+                      "one, or repository:type posix for a path mounted on the db hosts")
+    elif kind == "posix" and settings.get("backup_standby"):
+        errors.append(f"{here}:backup_standby: needs a repository host (repository:type tls)")
+    repo_path = repository.get("path", "/")
+    if not (isinstance(repo_path, str) and repo_path.startswith("/")):
+        errors.append(f"{here}:repository:path: must be an absolute path")
+    for key, allowed in (("cipher", CIPHERS), ("compress_type", COMPRESS_TYPES)):
+        if key in settings and settings[key] not in allowed:
+            errors.append(f"{here}:{key}: {settings[key]!r} is not accepted "
+                          f"(accepted: {', '.join(allowed)})")
+    if settings.get("cipher") == "aes-256-cbc":
+        _check_password(settings.get("passphrase"), f"{here}:passphrase", errors)
+    _check_retention(_mapping(settings.get("retention")), f"{here}:retention", errors)
+    for key in ("process_max", "archive_get_timeout", "archive_push_timeout"):
+        if key in settings and not (_is_int(settings[key]) and settings[key] > 0):
+            errors.append(f"{here}:{key}: {settings[key]!r} must be a positive int")
+    schedule = settings.get("schedule", {})
+    if not isinstance(schedule, dict):
+        errors.append(f"{here}:schedule: must be a mapping of backup types, not {_kind(schedule)}")
+        return
+    for kind, spec in schedule.items():
+        if kind not in BACKUP_TYPES:
+            errors.append(f"{here}:schedule:{kind}: unknown backup type "
+                          f"(accepted: {', '.join(BACKUP_TYPES)})")
+        elif spec is not None and not _is_calendar(spec):
+            errors.append(f"{here}:schedule:{kind}: {spec!r} does not parse as a systemd "
+                          "OnCalendar expression; expected e.g. 'Sun *-*-* 01:00:00' or daily")
+
+
+def _check_retention(retention, here, errors):
+    kind = retention.get("full_type", "count")
+    if kind not in RETENTION_TYPES:
+        errors.append(f"{here}:full_type: {kind!r} is not accepted "
+                      f"(accepted: {', '.join(RETENTION_TYPES)})")
+    for key in ("full", "diff"):
+        value = retention.get(key)
+        if key not in retention or (key == "diff" and value is None):
+            continue
+        if not (_is_int(value) and value > 0):
+            errors.append(f"{here}:{key}: {value!r} keeps nothing; expected a positive int "
+                          "(backups, or days for full with full_type: time)")
+
+
+CALENDAR_WORDS = ("minutely", "hourly", "daily", "weekly", "monthly", "yearly", "annually",
+                  "quarterly", "semiannually")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# One field of a date or time: *, N, A..B, with /STEP, or a comma list of those.
+_FIELD = r"(?:\*|\d+(?:\.\.\d+)?)(?:/\d+)?"
+_LIST = rf"{_FIELD}(?:,{_FIELD})*"
+
+
+def _is_calendar(spec):
+    """Whether ``spec`` is a systemd OnCalendar expression (the forms of systemd.time(7):
+    shorthands, weekdays, date, time, timezone), with the fields' ranges checked."""
+    if not isinstance(spec, str) or not spec.strip():
+        return False
+    words = spec.split()
+    if len(words) == 1 and words[0].lower() in CALENDAR_WORDS:
+        return True
+    if words and re.fullmatch(r"[A-Za-z]+(?:\.\.[A-Za-z]+)?(?:,[A-Za-z]+(?:\.\.[A-Za-z]+)?)*",
+                              words[0]) and "/" not in words[0] and "-" not in words[0]:
+        days = re.split(r"\.\.|,", words[0].lower())
+        if not all(day[:3] in WEEKDAYS for day in days):
+            return False
+        words = words[1:]
+    if words and words[-1] != "*" and re.fullmatch(r"UTC|[A-Z][A-Za-z_]+/[A-Za-z_/]+", words[-1]):
+        words = words[:-1]
+    if not words:
+        return True  # weekdays alone, e.g. "Sat"
+    if len(words) > 2:
+        return False
+    limits = {"date": ((0, 9999), (1, 12), (1, 31)), "time": ((0, 23), (0, 59), (0, 59))}
+    parsed = set()
+    for word in words:
+        part = "time" if ":" in word else "date"
+        pieces = re.split("[-~]" if part == "date" else ":", word.replace("-~", "~"))
+        if part == "time":
+            pieces[-1] = pieces[-1].split(".")[0]
+        wanted = limits[part][-len(pieces):] if part == "date" else limits[part][:len(pieces)]
+        if part in parsed or not 2 <= len(pieces) <= 3:
+            return False
+        parsed.add(part)
+        for piece, (low, high) in zip(pieces, wanted, strict=True):
+            if not re.fullmatch(_LIST, piece):
+                return False
+            if any(not low <= int(n) <= high for n in re.findall(r"(?<![/\d])\d+", piece)):
+                return False
+    return True
+
+
+def restore_plan(plan, request):
+    """Check an orch.restore request (pillar ``restore``) against a cluster's plan.
+
+    ``request`` is ``{type, target, leader, backup_after}``: type one of RESTORE_TYPES
+    (default latest), a target for time/lsn/xid/name, the db member to restore on
+    (default the first), and whether to take a full backup afterwards (default true).
+    Returns ``{"errors": [...]}`` or the request completed with ``leader`` and ``replicas``.
+    """
+    if plan.get("errors"):
+        return {"errors": plan["errors"]}
+    if not plan.get("backup"):
+        return {"errors": [f"pgsalt:clusters:{plan['cluster']}:pgbackrest:enabled: backups are "
+                           "off for this cluster; there is nothing to restore from"]}
+    request = {} if request is None else request
+    if not isinstance(request, dict):
+        return {"errors": [f"restore: must be a mapping of {', '.join(RESTORE_KEYS)}, "
+                           f"not {_kind(request)}"]}
+    errors = [f"restore:{key}: unknown key (accepted keys: {', '.join(RESTORE_KEYS)})"
+              for key in request if key not in RESTORE_KEYS]
+    kind, target = request.get("type", "latest"), request.get("target")
+    if kind not in RESTORE_TYPES:
+        errors.append(f"restore:type: {kind!r} is not a recovery target type "
+                      f"(accepted: {', '.join(RESTORE_TYPES)})")
+    elif kind in ("latest", "immediate"):
+        if target is not None:
+            errors.append(f"restore:target: type {kind} takes no target")
+    elif not _restore_target_ok(kind, target):
+        examples = {"time": "'2026-11-26 10:30:00+00'", "lsn": "0/3000060", "xid": "1234",
+                    "name": "a restore point made with pg_create_restore_point()"}
+        errors.append(f"restore:target: {target!r} is not a {kind} target; expected e.g. "
+                      f"{examples[kind]}")
+    leader = request.get("leader", plan["db"][0])
+    if leader not in plan["db"]:
+        errors.append(f"restore:leader: {leader!r} is not a db member of cluster "
+                      f"{plan['cluster']} (accepted: {', '.join(plan['db'])})")
+    backup_after = request.get("backup_after", True)
+    if not isinstance(backup_after, bool):
+        errors.append(f"restore:backup_after: must be true or false, not {_kind(backup_after)}")
+    if errors:
+        return {"errors": errors}
+    return {"errors": [], "type": kind, "target": target, "leader": leader,
+            "replicas": [m for m in plan["db"] if m != leader], "backup_after": backup_after}
+
+
+def _restore_target_ok(kind, target):
+    if kind == "time":
+        try:
+            datetime.datetime.fromisoformat(str(target).strip())
+        except ValueError:
+            return False
+        return isinstance(target, str)
+    if kind == "lsn":
+        return isinstance(target, str) and re.fullmatch(r"[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}",
+                                                        target) is not None
+    if kind == "xid":
+        return (_is_int(target) and target > 2) or (isinstance(target, str) and target.isdigit())
+    return isinstance(target, str) and 0 < len(target) < 64
+
+
+def restore_command(stanza, request):
+    """The pgBackRest command Patroni's custom bootstrap runs for an orch.restore request:
+    recover to the target and promote. WAL is fetched with long timeouts here: the short
+    ones a replica uses would end recovery early on a slow repository."""
+    get = f"pgbackrest --stanza={stanza} --archive-timeout=60 --io-timeout=60 archive-get %f \"%p\""
+    args = ["/usr/bin/pgbackrest", f"--stanza={stanza}", "restore",
+            f"--recovery-option=restore_command={get}"]
+    if request["type"] != "latest":
+        args.append(f"--type={request['type']}")
+        if request["type"] != "immediate":
+            args.append(f"--target={request['target']}")
+        args.append("--target-action=promote")
+    return args

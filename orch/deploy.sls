@@ -33,6 +33,39 @@ pgsalt-deploy-python-modules:
     - failhard: True
     - require:
       - salt: pgsalt-deploy-sync
+{%- if plan.backup %}
+{%- set backup_hosts = plan.backup.hosts | join(',') %}
+{%- if plan.backup.type == 'tls' %}
+
+{#- The master's cluster CA signs a certificate for each host that speaks TLS; keys are
+    made on the hosts and never leave them. A certificate near expiry is renewed. #}
+pgsalt-deploy-tls-certificates:
+  salt.runner:
+    - name: pgsalt_ca.issue
+    - cluster: {{ plan.cluster | json }}
+    - minions: {{ plan.backup.hosts | json }}
+    - network: {{ plan.network | json }}
+    - days: {{ plan.tls.days }}
+    - renew_days: {{ plan.tls.renew_days }}
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-python-modules
+{%- endif %}
+
+{#- pgBackRest before Patroni starts: archive_command works from the first WAL segment. #}
+pgsalt-deploy-pgbackrest:
+  salt.state:
+    - tgt: {{ backup_hosts }}
+    - tgt_type: list
+    - sls: pgbackrest
+    - pillar: {cluster: {{ plan.cluster | json }}}
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-python-modules
+{%- if plan.backup.type == 'tls' %}
+      - salt: pgsalt-deploy-tls-certificates
+{%- endif %}
+{%- endif %}
 {%- if plan.dcs %}
 
 pgsalt-deploy-etcd:
@@ -57,6 +90,9 @@ pgsalt-deploy-postgresql:
       - salt: pgsalt-deploy-python-modules
 {%- if plan.dcs %}
       - salt: pgsalt-deploy-etcd
+{%- endif %}
+{%- if plan.backup %}
+      - salt: pgsalt-deploy-pgbackrest
 {%- endif %}
 {#- One db host at a time: the first started on a fresh cluster becomes the leader and
     must accept writes; each next one must be streaming before the one after it. #}
@@ -104,5 +140,18 @@ pgsalt-deploy-pgbouncer:
     - failhard: True
     - require:
       - salt: pgsalt-deploy-haproxy
+{%- endif %}
+{%- if plan.backup %}
+
+{#- The stanza, a passing archive check, and a first full backup when there is none. #}
+pgsalt-deploy-backup-stanza:
+  salt.state:
+    - tgt: {{ plan.backup.repository or plan.db | join(',') }}
+    - tgt_type: list
+    - sls: pgbackrest.stanza
+    - pillar: {cluster: {{ plan.cluster | json }}}
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-sql-objects
 {%- endif %}
 {%- endif %}

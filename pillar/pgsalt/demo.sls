@@ -1,4 +1,5 @@
-# The demo cluster on the test bed: three hosts, each dcs + db + balancer.
+# The demo cluster on the test bed: three hosts, each dcs + db + balancer, and a
+# pgBackRest repository host.
 # Passwords here are for the bed only; use GPG-encrypted pillar for real clusters.
 pgsalt:
   clusters:
@@ -8,6 +9,7 @@ pgsalt:
         pg1: {roles: [dcs, db, balancer]}
         pg2: {roles: [dcs, db, balancer]}
         pg3: {roles: [dcs, db, balancer]}
+        pg4: {roles: [backup]}
       patroni:
         timing: default
         synchronous_mode: true
@@ -22,3 +24,7 @@ pgsalt:
         app:
           owner: app
           extensions: [pg_stat_statements]
+      pgbackrest:
+        enabled: true
+        cipher: aes-256-cbc
+        passphrase: demo-repository-cipher-Vb7xQ2mT

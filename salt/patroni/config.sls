@@ -25,7 +25,8 @@ patroni-config-file:
     - mode: '0600'
     - show_changes: False
     - context:
-        config: {{ salt['pgsalt.patroni_config'](cluster) | json }}
+        {#- orch.restore passes its checked request for the member it restores on. #}
+        config: {{ salt['pgsalt.patroni_config'](cluster, pillar.get('restore')) | json }}
     # Patroni >= 4.0: a running member already holds its ports; check the rest.
     - check_cmd: {{ bin }}/patroni --validate-config --ignore-listen-port
     - require:

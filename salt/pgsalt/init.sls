@@ -4,6 +4,8 @@
 {%- set roles = cluster.get('my', {}).get('roles', []) %}
 {%- set sls = ['pgsalt.python'] if roles else [] %}
 {%- if 'dcs' in roles %}{% do sls.append('etcd') %}{% endif %}
+{%- set backups = cluster.get('pgbackrest', {}).get('enabled') %}
+{%- if backups and ('db' in roles or 'backup' in roles) %}{% do sls.append('pgbackrest') %}{% endif %}
 {%- if 'db' in roles %}{% do sls.extend(['postgresql', 'patroni', 'postgresql.objects']) %}{% endif %}
 {%- if 'balancer' in roles %}{% do sls.extend(['haproxy', 'pgbouncer']) %}{% endif %}
 include: {{ sls | json }}

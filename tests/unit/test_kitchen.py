@@ -192,9 +192,10 @@ def test_kitchen_pillar_is_valid_and_puts_the_minion_in_a_lab_demo(kitchen, defa
 def test_kitchen_demo_keeps_everything_else_of_the_beds_demo(kitchen):
     bed = load_yaml(ROOT / "pillar/pgsalt/demo.sls")["pgsalt"]["clusters"]["demo"]
     lab = render_kitchen_pillar(kitchen)["pgsalt"]["clusters"]["demo"]
-    changed = {"lab", "network", "members"}
+    changed = {"lab", "network", "members", "pgbackrest"}
     assert {k: v for k, v in lab.items() if k not in changed} == {
         k: v for k, v in bed.items() if k not in changed}
+    assert lab["pgbackrest"] == dict(bed["pgbackrest"], repository={"type": "posix"})
 
 
 # pillar.example
@@ -293,13 +294,14 @@ def test_example_documents_every_key(example_clusters, defaults):
 
 def test_example_shows_the_defaults(example_clusters, defaults):
     """Where the first cluster sets a key, it shows the default, except for what a real
-    cluster must choose itself: network, members, passwords, roles and databases."""
+    cluster must choose itself: network, members, passwords, roles, databases, and
+    whether it takes backups."""
     first = next(iter(example_clusters.values()))
     schema = model._schema(defaults)
     release = release_keys(defaults)
     for path in leaves(schema):
         if path in release or path[0] in ("network", "members", "roles", "databases") \
-                or path[-1] == "password":
+                or path[-1] == "password" or path == ("pgbackrest", "enabled"):
             continue
         value, default = first, schema
         for key in path:

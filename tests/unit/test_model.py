@@ -10,7 +10,7 @@ import yaml
 pytestmark = pytest.mark.unit
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-KNOWN = ["pg1", "pg2", "pg3"]
+KNOWN = ["pg1", "pg2", "pg3", "pg4"]
 # Mine data as network.ip_addrs returns it: a NAT address first, the bed's second.
 ADDRESSES = {f"pg{i}": [f"192.168.100.{i}", f"10.77.0.1{i}"] for i in range(1, 6)}
 
@@ -94,10 +94,12 @@ def test_resolve_demo_on_debian_13(clusters, defaults):
     cluster = model.resolve("demo", clusters, defaults, "Debian-13", ADDRESSES)
     assert cluster["name"] == cluster["scope"] == cluster["etcd"]["token"] == "demo"
     assert {mid: spec["address"] for mid, spec in cluster["members"].items()} == {
-        "pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13",
+        "pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13", "pg4": "10.77.0.14",
     }
     assert cluster["members"]["pg1"]["roles"] == ["dcs", "db", "balancer"]
-    assert cluster["dcs_members"] == cluster["db_members"] == cluster["balancer_members"] == KNOWN
+    assert cluster["dcs_members"] == cluster["db_members"] == KNOWN[:3]
+    assert cluster["balancer_members"] == KNOWN[:3]
+    assert cluster["backup_members"] == ["pg4"]
     assert cluster["postgresql"]["data_dir"] == "/var/lib/postgresql/17/demo"
     assert cluster["postgresql"]["bin_dir"] == "/usr/lib/postgresql/17/bin"
     assert cluster["postgresql"]["packages"] == ["postgresql-17", "postgresql-client-17"]
@@ -142,8 +144,8 @@ def test_resolve_addresses(clusters, defaults):
     cluster = model.resolve("demo", clusters, defaults, "Debian-13", addresses)
     members = cluster["members"]
     # pillar beats the mine; an address outside the network is never taken
-    assert [members[m]["address"] for m in KNOWN] == ["10.77.0.11", "10.77.0.99", None]
-    assert cluster["unaddressed"] == ["pg3"]
+    assert [members[m]["address"] for m in KNOWN] == ["10.77.0.11", "10.77.0.99", None, None]
+    assert cluster["unaddressed"] == ["pg3", "pg4"]
     assert cluster["etcd_hosts"] == ["10.77.0.11:2379", "10.77.0.99:2379"]
 
     clusters["demo"]["network"] = None
@@ -223,7 +225,7 @@ def test_validate_without_defaults_checks_the_pillar_alone(valid):
     valid["demo"]["users"]["rewind"]["password"] = "short"
     errors = model.validate(valid, "demo", None, KNOWN)
     assert errors == [
-        "pgsalt:clusters:demo:members:pg9: not a known minion (accepted keys: pg1, pg2, pg3)",
+        "pgsalt:clusters:demo:members:pg9: not a known minion (accepted keys: pg1, pg2, pg3, pg4)",
         "pgsalt:clusters:demo:users:rewind:password: shorter than 16 characters; "
         "expected at least 16",
     ]
@@ -233,14 +235,23 @@ def test_validate_without_defaults_checks_the_pillar_alone(valid):
 
 
 def members(*roles):
-    return {f"pg{i}": {"roles": list(r)} for i, r in enumerate(roles, 1)}
+    """Members pg1.. with these roles, and the demo's repository host pg9."""
+    chosen = {f"pg{i}": {"roles": list(r)} for i, r in enumerate(roles, 1)}
+    return {**chosen, "pg9": {"roles": ["backup"]}}
 
 
 def set_path(tree, path, value):
+    """Set the value at PATH; the value DELETE removes the key."""
     *parents, last = path.split(":")
     for key in parents:
         tree = tree.setdefault(key, {})
-    tree[last] = value
+    if value is DELETE:
+        del tree[last]
+    else:
+        tree[last] = value
+
+
+DELETE = object()
 
 
 def delete(path):
@@ -278,6 +289,11 @@ VALID = {
                                             "demo:pgbouncer:max_db_connections", 15,
                                             "demo:pgbouncer:default_pool_size", 15),
     # The same port on different hosts is fine.
+    "backup-posix-repository": put("demo:members:pg4", DELETE,
+                                   "demo:pgbackrest:repository:type", "posix"),
+    "backup-off": put("demo:members:pg4", DELETE, "demo:pgbackrest:enabled", False),
+    "backup-schedules": put("demo:pgbackrest:schedule", {
+        "full": "weekly", "diff": "Mon,Wed..Fri *-*-* 02:30", "incr": None}),
     "ports-on-different-hosts": put("demo:members", members(["dcs", "db"], ["dcs", "db"],
                                                             ["dcs", "db"], ["balancer"]),
                                     "demo:haproxy:rw_port", 5432, "demo:pgbouncer:port", 2379,
@@ -294,7 +310,7 @@ VALID = {
 def test_valid_variations(valid, defaults, change):
     change(valid)
     for name in ("demo", "second"):
-        assert model.validate(valid, name, defaults, [f"pg{i}" for i in range(1, 7)]) == []
+        assert model.validate(valid, name, defaults, [f"pg{i}" for i in range(1, 10)]) == []
 
 
 # Each refused case: the change, the cluster to validate, the key path (prefix) one error
@@ -455,6 +471,37 @@ REFUSED = {
                                "pgsalt:clusters:demo:databases:app:extensions:", "strings"),
     "databases-not-mapping": (put("demo:databases", ["app"]), "demo",
                               "pgsalt:clusters:demo:databases:", "mapping"),
+    # backups
+    "backup-no-repository-host": (put("demo:members:pg4", DELETE), "demo",
+                                  "pgsalt:clusters:demo:members:", "role backup (none)"),
+    "backup-two-repository-hosts": (put("demo:members:pg5", {"roles": ["backup"]}), "demo",
+                                    "pgsalt:clusters:demo:members:", "pg4, pg5"),
+    "backup-role-but-disabled": (put("demo:pgbackrest:enabled", False), "demo",
+                                 "pgsalt:clusters:demo:members:", "enabled is false"),
+    "backup-on-db-host": (put("demo:members:pg4:roles", ["backup", "db"]), "demo",
+                          "pgsalt:clusters:demo:members:pg4:roles:", "host of its own"),
+    "backup-cipher-no-passphrase": (put("demo:pgbackrest:passphrase", None), "demo",
+                                    "pgsalt:clusters:demo:pgbackrest:passphrase:", "missing"),
+    "backup-unknown-cipher": (put("demo:pgbackrest:cipher", "aes-128-cbc"), "demo",
+                              "pgsalt:clusters:demo:pgbackrest:cipher:", "aes-256-cbc"),
+    "backup-schedule-bad": (put("demo:pgbackrest:schedule:full", "Sun 25:00"), "demo",
+                            "pgsalt:clusters:demo:pgbackrest:schedule:full:", "OnCalendar"),
+    "backup-schedule-word": (put("demo:pgbackrest:schedule:diff", "every night"), "demo",
+                             "pgsalt:clusters:demo:pgbackrest:schedule:diff:", "OnCalendar"),
+    "backup-schedule-type": (put("demo:pgbackrest:schedule:weekly", "daily"), "demo",
+                             "pgsalt:clusters:demo:pgbackrest:schedule:weekly:", "unknown"),
+    "backup-retention-zero": (put("demo:pgbackrest:retention:full", 0), "demo",
+                              "pgsalt:clusters:demo:pgbackrest:retention:full:", "keeps nothing"),
+    "backup-retention-type": (put("demo:pgbackrest:retention:full_type", "weeks"), "demo",
+                              "pgsalt:clusters:demo:pgbackrest:retention:full_type:", "count"),
+    "backup-repository-type": (put("demo:pgbackrest:repository:type", "s3"), "demo",
+                               "pgsalt:clusters:demo:pgbackrest:repository:type:", "posix"),
+    "backup-standby-posix": (put("demo:pgbackrest:repository:type", "posix",
+                                 "demo:members:pg4", DELETE,
+                                 "demo:pgbackrest:backup_standby", True), "demo",
+                             "pgsalt:clusters:demo:pgbackrest:backup_standby:", "tls"),
+    "backup-port-clash": (put("demo:pgbackrest:port", 5432), "demo",
+                          "pgsalt:clusters:demo:pgbackrest:port:", "distinct ports"),
 }
 
 
@@ -479,7 +526,7 @@ def test_refused_without_clusters(defaults, clusters):
 def test_refused_unknown_minion_message(valid, defaults):
     valid["demo"]["members"]["pg9"] = {"roles": ["db"]}
     assert model.validate(valid, "demo", defaults, KNOWN) == [
-        "pgsalt:clusters:demo:members:pg9: not a known minion (accepted keys: pg1, pg2, pg3)"
+        "pgsalt:clusters:demo:members:pg9: not a known minion (accepted keys: pg1, pg2, pg3, pg4)"
     ]
 
 

@@ -178,12 +178,12 @@ def test_patroni_config_hba_has_no_trust_and_replication_only_from_db_members(cl
     replication = [fields for fields in hba if fields[1] == "replication"]
     # The db members, and the local server for Patroni's own timeline checks.
     assert sorted(fields[3] for fields in replication) == sorted(
-        ["127.0.0.1/32", *(f"{addr}/32" for addr in loaders.DEMO.values())]
+        ["127.0.0.1/32", *(f"{addr}/32" for addr in loaders.DB.values())]
     )
     assert {fields[2] for fields in replication} == {"replicator"}
     rewind = [fields for fields in hba if fields[2] == "rewinder"]
     assert sorted(fields[3] for fields in rewind) == [
-        f"{addr}/32" for addr in sorted(loaders.DEMO.values())
+        f"{addr}/32" for addr in sorted(loaders.DB.values())
     ]
     # everyone else: password auth from localhost and the cluster's network
     assert ["host", "all", "all", "10.77.0.0/24", "scram-sha-256"] in hba
@@ -314,7 +314,7 @@ def test_etcd_environment(cluster):
 def test_haproxy_backends(cluster):
     assert execmod.haproxy_backends(cluster) == [
         {"name": mid, "address": addr, "port": 5432, "check_port": 8008}
-        for mid, addr in sorted(loaders.DEMO.items())
+        for mid, addr in sorted(loaders.DB.items())
     ]
 
 
@@ -371,7 +371,12 @@ def test_plan_roles(pillar, defaults):
     plan = execmod.plan(_clusters(pillar), "demo", defaults, loaders.KNOWN_MINIONS)
     assert plan["errors"] == []
     assert plan["cluster"] == "demo"
-    assert plan["members"] == plan["dcs"] == plan["db"] == plan["balancer"] == ["pg1", "pg2", "pg3"]
+    assert plan["members"] == ["pg1", "pg2", "pg3", "pg4"]
+    assert plan["dcs"] == plan["db"] == plan["balancer"] == ["pg1", "pg2", "pg3"]
+    assert plan["backup"] == {"type": "tls", "repository": "pg4", "stanza": "demo",
+                              "hosts": ["pg1", "pg2", "pg3", "pg4"],
+                              "drill": {"cluster": "demo", "port": 5499,
+                                        "path": "/var/lib/pgbackrest-drill"}}
     assert plan["dcs_cluster"] is None
     second = execmod.plan(_clusters(pillar), "second", defaults, loaders.KNOWN_MINIONS)
     assert second["errors"] == []
@@ -381,14 +386,14 @@ def test_plan_roles(pillar, defaults):
 
 def test_plan_refuses_a_broken_pillar_without_leaking_passwords(pillar, defaults):
     demo = _clusters(pillar)["demo"]
-    demo["members"]["pg4"] = {"roles": ["db", "dancer"]}
+    demo["members"]["pg8"] = {"roles": ["db", "dancer"]}
     demo["users"]["rewind"]["password"] = "short-secret"
     plan = execmod.plan(_clusters(pillar), "demo", defaults, loaders.KNOWN_MINIONS)
     assert plan["cluster"] == "demo"
     assert "members" not in plan
     text = "\n".join(plan["errors"])
-    assert "pgsalt:clusters:demo:members:pg4: not a known minion" in text
-    assert "pgsalt:clusters:demo:members:pg4:roles: unknown role 'dancer'" in text
+    assert "pgsalt:clusters:demo:members:pg8: not a known minion" in text
+    assert "pgsalt:clusters:demo:members:pg8:roles: unknown role 'dancer'" in text
     assert "pgsalt:clusters:demo:users:rewind:password: shorter than" in text
     assert "short-secret" not in text
     # no name with two clusters in pillar

@@ -342,13 +342,17 @@ ALL_ROLES = {
     "haproxy", "haproxy.package", "haproxy.config", "haproxy.service",
     "pgbouncer", "pgbouncer.package", "pgbouncer.config", "pgbouncer.service",
 }
+BACKUP = {"pgsalt.tls", "pgbackrest", "pgbackrest.package", "pgbackrest.config",
+          "pgbackrest.service", "pgbackrest.schedule"}
 
 
 @pytest.mark.parametrize(
     ("minion", "osfinger", "expected"),
     [
-        ("pg2", "Debian-13", ALL_ROLES),
-        ("pg2", "Debian-12", ALL_ROLES),
+        ("pg2", "Debian-13", ALL_ROLES | BACKUP),
+        ("pg2", "Debian-12", ALL_ROLES | BACKUP),
+        # the demo's repository host
+        ("pg4", "Debian-13", {"pgsalt", "pgsalt.python"} | BACKUP),
         # db and balancer, using the demo cluster's etcd
         ("pg5", "Debian-13", {sls for sls in ALL_ROLES if not sls.startswith("etcd")}),
         ("pg5", "Debian-12", {sls for sls in ALL_ROLES if not sls.startswith("etcd")}),
@@ -566,7 +570,7 @@ def test_haproxy_config(render):
         ]
         assert _directive(backend, "server") == [
             ["server", mid, f"{addr}:5432", "check", "port", "8008"]
-            for mid, addr in sorted(loaders.DEMO.items())
+            for mid, addr in sorted(loaders.DB.items())
         ]
     stats = sections["listen stats"]
     assert _directive(stats, "bind") == [["bind", "10.77.0.12:7000"]]
@@ -680,7 +684,7 @@ def _requires(args):
 @pytest.mark.parametrize(
     ("cluster", "members", "dcs", "db"),
     [
-        ("demo", ["pg1", "pg2", "pg3"], ["pg1", "pg2", "pg3"], ["pg1", "pg2", "pg3"]),
+        ("demo", ["pg1", "pg2", "pg3", "pg4"], ["pg1", "pg2", "pg3"], ["pg1", "pg2", "pg3"]),
         ("second", ["pg5"], [], ["pg5"]),
     ],
 )
@@ -689,8 +693,11 @@ def test_orch_deploy(render, cluster, members, dcs, db):
     _check_high({"orch.deploy": rendered})
     steps = _deploy_steps(rendered)
     assert all(id_.startswith("pgsalt-") for id_ in steps)
-    assert all(fun == "salt.state" for fun, _ in steps.values())
-    for _, args in steps.values():
+    runners = {id_ for id_, (fun, _) in steps.items() if fun == "salt.runner"}
+    assert runners == ({"pgsalt-deploy-tls-certificates"} if cluster == "demo" else set())
+    for id_, (_, args) in steps.items():
+        if id_ in runners:
+            continue
         assert args["failhard"] is True
         # every SLS applied exists
         for sls in args["sls"] if isinstance(args["sls"], list) else [args["sls"]]:

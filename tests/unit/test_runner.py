@@ -134,7 +134,7 @@ def test_validate_unknown_key_is_found_with_the_real_defaults(context):
 
 
 def test_validate_member_without_accepted_key(context):
-    master = Master(loaders.shipped_pillar(), minions=["pg1", "pg2", "pg3"])
+    master = Master(loaders.shipped_pillar(), minions=["pg1", "pg2", "pg3", "pg4"])
     with master.patched():
         assert runner.validate(cluster="demo") == []
         errors = runner.validate(cluster="second")

@@ -1,0 +1,505 @@
+"""
+The host's side of pgsalt's per-cluster TLS certificates.
+
+Each cluster has a certificate authority on the Salt master (the ``pgsalt_ca``
+runner). A host's private key is made here and never leaves the host: only a
+certificate signing request (CSR) goes to the master, and only certificates
+come back. ``salt-run pgsalt_ca.issue`` drives both steps:
+
+1. ``request`` makes the key when there is none and returns either
+   ``{"status": "current", ...}`` or ``{"status": "csr", "reason": ..., "csr": PEM}``;
+2. the master checks and signs the CSR, and ``install`` writes the certificate
+   and the CA certificate.
+
+Files (defaults)::
+
+    /etc/pgsalt/tls/host.key          EC P-256 key, 0600
+    /etc/pgsalt/tls/issued/host.crt   the certificate issued to this host, 0644
+    /etc/pgsalt/tls/issued/ca.crt     the cluster CA's certificate, 0644
+
+The certificate's CN is the minion id, and its subjectAltNames are
+DNS:<minion id>, IP:127.0.0.1 and the host's IPv4 addresses (those inside
+``network`` when one is given). A state copies the issued files to where the
+services read them and reloads the services when they change.
+"""
+
+import datetime
+import ipaddress
+import logging
+import os
+import tempfile
+
+from salt.exceptions import CommandExecutionError
+
+try:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    IMPORT_ERROR = None
+except ImportError as exc:
+    IMPORT_ERROR = f"cryptography is not installed ({exc})"
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "pgsalt_tls"
+
+TLS_DIR = "/etc/pgsalt/tls"
+DEFAULT_KEY = f"{TLS_DIR}/host.key"
+DEFAULT_CERT = f"{TLS_DIR}/issued/host.crt"
+DEFAULT_CA = f"{TLS_DIR}/issued/ca.crt"
+LOOPBACK = "127.0.0.1"
+
+
+def __virtual__():
+    if IMPORT_ERROR:
+        return (False, f"{IMPORT_ERROR}; install cryptography into the minion's Python")
+    return __virtualname__
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _iso(moment):
+    """
+    A timestamp as the functions return it.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _iso(cert.not_valid_after_utc)  # '2027-05-01T09:30:00+00:00'
+    """
+    return moment.isoformat(timespec="seconds")
+
+
+def _ensure_dir(path, mode):
+    """
+    Create PATH (and its parents) with MODE unless it exists.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _ensure_dir("/etc/pgsalt/tls", 0o755)
+    """
+    if not os.path.isdir(path):
+        os.makedirs(path, mode, exist_ok=True)
+        # makedirs' mode is narrowed by the umask; set what was asked for.
+        os.chmod(path, mode)
+
+
+def _temp_file(path, data, mode):
+    """
+    Write DATA to a new temporary file next to PATH and return its name.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _temp_file("/etc/pgsalt/tls/host.key", b"...", 0o600)
+    """
+    # mkstemp creates the file 0600, so a key is never readable by others, not even briefly.
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _replace(path, data, mode):
+    """
+    Atomically replace PATH with DATA: readers see the old file or the new one.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _replace("/etc/pgsalt/tls/issued/ca.crt", pem_bytes, 0o644)
+    """
+    os.replace(_temp_file(path, data, mode), path)
+
+
+def _read(path):
+    """
+    The bytes of PATH, or None when it does not exist.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _read("/etc/pgsalt/tls/issued/host.crt")
+    """
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def _load_key(path):
+    """
+    The private key at PATH, or None when there is none.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _load_key("/etc/pgsalt/tls/host.key")
+    """
+    data = _read(path)
+    if data is None:
+        return None
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        # The cause only: the message must not carry any of the key's bytes.
+        raise CommandExecutionError(f"{path} is not a usable private key") from exc
+
+
+def _ensure_key(path):
+    """
+    Load the host key at PATH, creating an EC P-256 key (0600) when there is none.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _ensure_key("/etc/pgsalt/tls/host.key")
+    """
+    key = _load_key(path)
+    if key is not None:
+        # Group read is the formula's own doing (root:ssl-cert 0640, for the services);
+        # anything wider is not.
+        if os.stat(path).st_mode & 0o037:
+            os.chmod(path, 0o600)
+        return key
+    _ensure_dir(os.path.dirname(path), 0o755)
+    key = ec.generate_private_key(ec.SECP256R1())
+    data = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    tmp = _temp_file(path, data, 0o600)
+    try:
+        # link, unlike rename, fails when PATH exists: a run that lost the race
+        # uses the winner's key instead of replacing a key a CSR was made from.
+        os.link(tmp, path)
+    except FileExistsError:
+        return _load_key(path)
+    finally:
+        os.unlink(tmp)
+    log.info("created TLS host key %s", path)
+    return key
+
+
+def _load_cert(pem, what):
+    """
+    Parse one PEM certificate; WHAT names it in the error.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _load_cert(ca_pem, "CA certificate")
+    """
+    if isinstance(pem, str):
+        pem = pem.encode()
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except (ValueError, TypeError) as exc:
+        raise CommandExecutionError(f"{what} is not a PEM certificate: {exc}") from exc
+
+
+def _spki(public_key):
+    """
+    DER SubjectPublicKeyInfo, to compare public keys of any type.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _spki(cert.public_key()) == _spki(key.public_key())
+    """
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _issued_by(cert, ca):
+    """
+    True when CA's key signed CERT (and CERT names CA's subject as its issuer).
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _issued_by(host_cert, ca_cert)
+    """
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _san_strings(cert_or_csr):
+    """
+    The subjectAltNames as a set of "DNS:name" / "IP:address" strings.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _san_strings(cert)  # {'DNS:pg1', 'IP:127.0.0.1', 'IP:10.77.0.11'}
+    """
+    try:
+        ext = cert_or_csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return set()
+    out = set()
+    for name in ext.value:
+        if isinstance(name, x509.DNSName):
+            out.add(f"DNS:{name.value}")
+        elif isinstance(name, x509.IPAddress):
+            out.add(f"IP:{name.value}")
+        else:
+            # Kept so that a certificate with names pgsalt never asks for counts as changed.
+            out.add(f"{type(name).__name__}:{name.value}")
+    return out
+
+
+def _general_names(sans):
+    """
+    SAN strings back to x509 general names: DNS names first, then addresses in order.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _general_names({"DNS:pg1", "IP:127.0.0.1"})
+    """
+    dns = sorted(s[4:] for s in sans if s.startswith("DNS:"))
+    ips = sorted(ipaddress.ip_address(s[3:]) for s in sans if s.startswith("IP:"))
+    return [x509.DNSName(n) for n in dns] + [x509.IPAddress(ip) for ip in ips]
+
+
+def _network(network):
+    """
+    NETWORK as an ip_network, or None for "every address".
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _network("10.77.0.0/24")
+    """
+    if network in (None, ""):
+        return None
+    try:
+        return ipaddress.ip_network(str(network), strict=False)
+    except ValueError as exc:
+        raise CommandExecutionError(f"network {network!r} is not a CIDR: {exc}") from exc
+
+
+def _wanted_sans(network=None):
+    """
+    The SANs this host's certificate should carry.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _wanted_sans("10.77.0.0/24")  # {'DNS:pg1', 'IP:127.0.0.1', 'IP:10.77.0.11'}
+    """
+    net = _network(network)
+    wanted = {f"DNS:{__grains__['id']}", f"IP:{LOOPBACK}"}
+    for text in __salt__["network.ip_addrs"]() or []:
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            continue
+        if addr.version == 4 and (net is None or addr in net):
+            wanted.add(f"IP:{addr}")
+    return wanted
+
+
+def _describe_change(have, wanted):
+    """
+    "+added -removed" for two SAN sets, for the reason of a new CSR.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _describe_change({"IP:10.0.0.1"}, {"IP:10.0.0.2"})  # '+IP:10.0.0.2 -IP:10.0.0.1'
+    """
+    parts = [f"+{s}" for s in sorted(wanted - have)] + [f"-{s}" for s in sorted(have - wanted)]
+    return " ".join(parts)
+
+
+def _stale_reason(cert_path, key, ca, wanted, renew_days):
+    """
+    Why the certificate at CERT_PATH must be replaced, or None with the certificate.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _stale_reason("/etc/pgsalt/tls/issued/host.crt", key, ca, wanted, 30)
+    """
+    data = _read(cert_path)
+    if data is None:
+        return "missing", None
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        return "unreadable", None
+    if _spki(cert.public_key()) != _spki(key.public_key()):
+        return "key mismatch", cert
+    if not _issued_by(cert, ca):
+        return "other CA", cert
+    have = _san_strings(cert)
+    if have != wanted:
+        return f"SANs changed ({_describe_change(have, wanted)})", cert
+    not_after = cert.not_valid_after_utc
+    if not_after - _now() < datetime.timedelta(days=int(renew_days)):
+        return f"expires {_iso(not_after)}", cert
+    return None, cert
+
+
+def _csr(key, sans):
+    """
+    A CSR for this minion: CN = minion id, the given SANs, signed with KEY.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _csr(key, {"DNS:pg1", "IP:127.0.0.1"})
+    """
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, __grains__["id"])])
+    builder = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(subject)
+        .add_extension(x509.SubjectAlternativeName(_general_names(sans)), critical=False)
+    )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def request(ca_pem, network=None, renew_days=30, key_path=DEFAULT_KEY, cert_path=DEFAULT_CERT):
+    """
+    Make the host key if needed; return a CSR when the issued certificate is not current.
+
+    The certificate is current when it exists, holds this host's public key, was
+    signed by the CA in ``ca_pem``, carries exactly the wanted SANs (DNS:<minion id>,
+    IP:127.0.0.1 and the host's IPv4 addresses inside ``network``, all of them when
+    ``network`` is not given) and does not expire within ``renew_days``.
+
+    Returns ``{"status": "current", "not_after": ISO}`` or
+    ``{"status": "csr", "reason": "missing" | "key mismatch" | "other CA" |
+    "SANs changed (...)" | "expires DATE", "csr": PEM}``. The key itself is never
+    returned or logged.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_tls.request "$(cat ca.crt)" network=10.77.0.0/24
+    """
+    ca = _load_cert(ca_pem, "CA certificate")
+    wanted = _wanted_sans(network)
+    key = _ensure_key(key_path)
+    reason, cert = _stale_reason(cert_path, key, ca, wanted, renew_days)
+    if reason is None:
+        return {"status": "current", "not_after": _iso(cert.not_valid_after_utc)}
+    log.info("TLS certificate %s needs a new one: %s", cert_path, reason)
+    return {"status": "csr", "reason": reason, "csr": _csr(key, wanted)}
+
+
+def _store(path, cert):
+    """
+    Write CERT to PATH (0644) unless PATH already holds it; "written" or "unchanged".
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _store("/etc/pgsalt/tls/issued/ca.crt", ca)
+    """
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    if _read(path) == pem:
+        return "unchanged"
+    _ensure_dir(os.path.dirname(path), 0o755)
+    _replace(path, pem, 0o644)
+    return "written"
+
+
+def install(cert_pem, ca_pem, key_path=DEFAULT_KEY, cert_path=DEFAULT_CERT, ca_path=DEFAULT_CA):
+    """
+    Write a certificate issued by ``pgsalt_ca.issue`` and its CA certificate.
+
+    Refuses a certificate for another key than the host's or one the CA did not
+    sign. Each file is replaced atomically, and only when its content differs.
+    Returns ``{"cert": "written"|"unchanged", "ca": "written"|"unchanged",
+    "not_after": ISO}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_tls.install "$(cat pg1.crt)" "$(cat ca.crt)"
+    """
+    cert = _load_cert(cert_pem, "certificate")
+    ca = _load_cert(ca_pem, "CA certificate")
+    key = _load_key(key_path)
+    if key is None:
+        raise CommandExecutionError(f"no host key at {key_path}; run pgsalt_tls.request first")
+    if _spki(cert.public_key()) != _spki(key.public_key()):
+        raise CommandExecutionError(f"the certificate is not for the key in {key_path}")
+    if not _issued_by(cert, ca):
+        raise CommandExecutionError(
+            f"the certificate was not signed by {ca.subject.rfc4514_string()}"
+        )
+    # The CA first: a service that reloads on the new host certificate must find
+    # the CA that vouches for it already in place.
+    ca_status = _store(ca_path, ca)
+    cert_status = _store(cert_path, cert)
+    return {"cert": cert_status, "ca": ca_status, "not_after": _iso(cert.not_valid_after_utc)}
+
+
+def info(cert_path=DEFAULT_CERT):
+    """
+    Describe a certificate: subject, SANs, issuer, serial, validity and days left.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_tls.info
+        salt pg1 pgsalt_tls.info cert_path=/etc/pgsalt/tls/issued/ca.crt
+    """
+    data = _read(cert_path)
+    if data is None:
+        raise CommandExecutionError(f"no certificate at {cert_path}")
+    cert = _load_cert(data, cert_path)
+    not_after = cert.not_valid_after_utc
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "sans": sorted(_san_strings(cert)),
+        "issuer": cert.issuer.rfc4514_string(),
+        "serial": format(cert.serial_number, "x"),
+        "not_before": _iso(cert.not_valid_before_utc),
+        "not_after": _iso(not_after),
+        "days_left": (not_after - _now()).days,
+    }

@@ -1,0 +1,659 @@
+"""
+A certificate authority per pgsalt cluster, kept on the Salt master (``salt-run pgsalt_ca.*``).
+
+Hosts make their own keys (``pgsalt_tls.request`` on the minion); only CSRs
+come to the master, and only certificates go back (``pgsalt_tls.install``).
+A client certificate's CN is the minion id, which is what pgBackRest's TLS
+server (and later PostgreSQL, Patroni and etcd) authorise on.
+
+The CAs live in ``pgsalt_ca_dir`` (master option), by default
+``<pki_dir>/pgsalt``, one directory per cluster::
+
+    <dir>/<cluster>/ca.key       EC P-384 key, 0600
+    <dir>/<cluster>/ca.crt       CN "pgsalt <cluster> CA", 10 years
+    <dir>/<cluster>/issued.jsonl one JSON line per issued certificate
+
+An orchestration issues certificates with::
+
+    issue-certificates:
+      salt.runner:
+        - name: pgsalt_ca.issue
+        - cluster: demo
+        - minions: [pg1, pg2, pg3]
+        - network: 10.77.0.0/24
+"""
+
+import datetime
+import ipaddress
+import json
+import logging
+import os
+import re
+import tempfile
+
+import salt.client
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    IMPORT_ERROR = None
+except ImportError as exc:
+    IMPORT_ERROR = f"cryptography is not installed ({exc})"
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "pgsalt_ca"
+
+CA_DAYS = 3652  # ten years, leap days included
+# Certificates start a little in the past so that a host whose clock lags the
+# master's does not reject a certificate issued a moment ago.
+BACKDATE = datetime.timedelta(minutes=5)
+# Seconds to wait for the minions' answers to one call.
+DEFAULT_TIMEOUT = 60
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+RECORD = "issued.jsonl"
+
+
+def __virtual__():
+    if IMPORT_ERROR:
+        return (False, f"{IMPORT_ERROR}; install cryptography into the master's Python")
+    return __virtualname__
+
+
+class Refused(CommandExecutionError):
+    """One minion's certificate cannot be issued; the others still can."""
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _iso(moment):
+    """
+    A timestamp as the functions return it.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _iso(cert.not_valid_after_utc)  # '2027-05-01T09:30:00+00:00'
+    """
+    return moment.isoformat(timespec="seconds")
+
+
+def _cluster_dir(cluster, create=True):
+    """
+    The directory of CLUSTER's CA, created 0700 (with its parent) when CREATE.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _cluster_dir("demo")  # '/etc/salt/pki/master/pgsalt/demo'
+    """
+    # The name becomes a path: nothing that could climb out of the CA directory.
+    if not isinstance(cluster, str) or not _CLUSTER_NAME.match(cluster):
+        raise SaltInvocationError(f"not a cluster name: {cluster!r}")
+    base = __opts__.get("pgsalt_ca_dir") or os.path.join(__opts__["pki_dir"], "pgsalt")
+    path = os.path.join(base, cluster)
+    if create:
+        for each in (base, path):
+            if not os.path.isdir(each):
+                os.makedirs(each, 0o700, exist_ok=True)
+                os.chmod(each, 0o700)
+    return path
+
+
+def _create_exclusive(path, data, mode):
+    """
+    Write DATA to PATH only if PATH does not exist; True when this call created it.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _create_exclusive("/etc/salt/pki/master/pgsalt/demo/ca.key", pem, 0o600)
+    """
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # Complete file first, then link: link fails on an existing PATH, so two
+        # runs at once never overwrite each other and no reader sees half a file.
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    return True
+
+
+def _read(path):
+    """
+    The bytes of PATH, or None when it does not exist.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _read("/etc/salt/pki/master/pgsalt/demo/ca.crt")
+    """
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def _spki(public_key):
+    """
+    DER SubjectPublicKeyInfo, to compare public keys of any type.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _spki(cert.public_key()) == _spki(key.public_key())
+    """
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _ca_key(directory, create):
+    """
+    The CA key in DIRECTORY, made (EC P-384) when absent and CREATE; else None.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _ca_key("/etc/salt/pki/master/pgsalt/demo", create=True)
+    """
+    path = os.path.join(directory, "ca.key")
+    data = _read(path)
+    if data is None and create:
+        key = ec.generate_private_key(ec.SECP384R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        if _create_exclusive(path, pem, 0o600):
+            log.info("created CA key %s", path)
+            return key
+        data = _read(path)  # another run made it first: its key is the CA's
+    if data is None:
+        return None
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise CommandExecutionError(f"{path} is not a usable private key") from exc
+
+
+def _new_ca_cert(cluster, key):
+    """
+    A self-signed CA certificate for CLUSTER: CA=true pathlen 0, keyCertSign+cRLSign.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _new_ca_cert("demo", key)
+    """
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"pgsalt {cluster} CA")])
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    now = _now()
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+    )
+    return builder.sign(key, hashes.SHA384())
+
+
+def _key_usage(**granted):
+    """
+    A KeyUsage with only the GRANTED bits set.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _key_usage(digital_signature=True, key_encipherment=True)
+    """
+    bits = dict.fromkeys(
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    bits.update(granted)
+    return x509.KeyUsage(**bits)
+
+
+def _ca(cluster, create=True):
+    """
+    CLUSTER's CA as (key, certificate); None when it does not exist and not CREATE.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        key, cert = _ca("demo")
+    """
+    directory = _cluster_dir(cluster, create)
+    key = _ca_key(directory, create)
+    if key is None:
+        return None
+    path = os.path.join(directory, "ca.crt")
+    data = _read(path)
+    if data is None and not create:
+        return None
+    if data is None:
+        # Also reached when an earlier run died between key and certificate;
+        # every run certifies the key on disk, and the first certificate linked wins.
+        cert = _new_ca_cert(cluster, key)
+        if not _create_exclusive(path, cert.public_bytes(serialization.Encoding.PEM), 0o644):
+            data = _read(path)
+    if data is not None:
+        cert = x509.load_pem_x509_certificate(data)
+    if _spki(cert.public_key()) != _spki(key.public_key()):
+        raise CommandExecutionError(f"{path} is not the certificate of {directory}/ca.key")
+    return key, cert
+
+
+def ca_cert(cluster):
+    """
+    The PEM certificate of CLUSTER's CA, creating the CA when there is none.
+
+    Safe to run twice at once: a CA key, once written, is never replaced.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pgsalt_ca.ca_cert demo
+    """
+    _key, cert = _ca(cluster)
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _minion_list(minions):
+    """
+    Minion ids from a list or a comma-separated string, without blanks or repeats.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _minion_list("pg1, pg2,pg1")  # ['pg1', 'pg2']
+    """
+    if isinstance(minions, str):
+        minions = minions.split(",")
+    out = []
+    for minion in minions or []:
+        minion = str(minion).strip()
+        if minion and minion not in out:
+            out.append(minion)
+    if not out:
+        raise SaltInvocationError("issue needs at least one minion id")
+    return out
+
+
+def _network(network):
+    """
+    NETWORK as an ip_network, or None when any address may be certified.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _network("10.77.0.0/24")
+    """
+    if network in (None, ""):
+        return None
+    try:
+        return ipaddress.ip_network(str(network), strict=False)
+    except ValueError as exc:
+        raise SaltInvocationError(f"network {network!r} is not a CIDR: {exc}") from exc
+
+
+def _answer(replies, minion, fun, timeout):
+    """
+    What MINION's FUN returned, from a full_return LocalClient.cmd; Refused if it failed.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _answer(client.cmd(..., full_return=True), "pg1", "pgsalt_tls.request", 60)
+    """
+    reply = (replies or {}).get(minion)
+    # cmd gives False (or a "no_return" entry) for a minion that said nothing in time.
+    if not isinstance(reply, dict) or reply.get("out") == "no_return":
+        raise Refused(f"did not answer {fun} within {timeout} s")
+    ret = reply.get("ret")
+    if reply.get("retcode", 0) != 0 or not isinstance(ret, dict):
+        raise Refused(f"{fun} failed: {str(ret).strip()}")
+    return ret
+
+
+def _check_key(public_key):
+    """
+    Refuse a CSR key too weak to certify (pgsalt's hosts make EC P-256 keys).
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _check_key(csr.public_key())
+    """
+    if isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.key_size >= 256:
+        return
+    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size >= 2048:
+        return
+    raise Refused("CSR key is neither EC (256 bits or more) nor RSA (2048 bits or more)")
+
+
+def _csr_sans(csr, minion, net):
+    """
+    The CSR's SANs as general names, after checking each may be certified for MINION.
+
+    DNS names must be the minion id; addresses must be 127.0.0.1 or inside NET
+    (any address when NET is None); other kinds of names are refused.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _csr_sans(csr, "pg1", ipaddress.ip_network("10.77.0.0/24"))
+    """
+    try:
+        names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound as exc:
+        raise Refused("CSR has no subjectAltName") from exc
+    for name in names:
+        if isinstance(name, x509.DNSName):
+            if name.value != minion:
+                raise Refused(f"CSR asks for DNS:{name.value}, not DNS:{minion}")
+        elif isinstance(name, x509.IPAddress):
+            if name.value != LOOPBACK and net is not None and name.value not in net:
+                raise Refused(f"CSR asks for IP:{name.value}, outside {net}")
+        else:
+            raise Refused(f"CSR asks for a {type(name).__name__}, which pgsalt does not issue")
+    return list(names)
+
+
+def _check_csr(pem, minion, net):
+    """
+    Parse and check MINION's CSR; return (csr, SAN general names) or raise Refused.
+
+    Salt authenticated the minion that returned the CSR, so its CN must be that
+    minion's id: one host cannot get a certificate in another's name.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _check_csr(pem, "pg1", None)
+    """
+    try:
+        csr = x509.load_pem_x509_csr(pem.encode() if isinstance(pem, str) else pem)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise Refused(f"not a PEM CSR: {exc}") from exc
+    if not csr.is_signature_valid:
+        raise Refused("CSR signature does not verify")
+    cns = [a.value for a in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if cns != [minion]:
+        raise Refused(f"CSR CN is {', '.join(map(repr, cns)) or 'missing'}, not {minion!r}")
+    _check_key(csr.public_key())
+    return csr, _csr_sans(csr, minion, net)
+
+
+def _sign(ca, minion, public_key, sans, days):
+    """
+    A host certificate for MINION (CN and SANs as checked), valid DAYS, signed by CA.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _sign((ca_key, ca_cert), "pg1", csr.public_key(), sans, 365)
+    """
+    ca_key, ca_cert = ca
+    now = _now()
+    # A host certificate never outlives the CA that vouches for it.
+    not_after = min(now + datetime.timedelta(days=int(days)), ca_cert.not_valid_after_utc)
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, minion)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True, key_encipherment=True), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
+    )
+    return builder.sign(ca_key, hashes.SHA384())
+
+
+def _record(cluster, cert, minion, reason):
+    """
+    Append one issued certificate to CLUSTER's record (read back by ``issued``).
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _record("demo", cert, "pg1", "missing")
+    """
+    entry = {
+        "serial": format(cert.serial_number, "x"),
+        "minion": minion,
+        "not_after": _iso(cert.not_valid_after_utc),
+        "issued_at": _iso(_now()),
+        "reason": reason,
+    }
+    path = os.path.join(_cluster_dir(cluster), RECORD)
+    # One short O_APPEND write per entry: lines of runs at once don't interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (json.dumps(entry, sort_keys=True) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def issued(cluster):
+    """
+    The certificates CLUSTER's CA has issued, oldest first: serial, minion, not_after,
+    issued_at and the reason it was issued.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pgsalt_ca.issued demo
+    """
+    data = _read(os.path.join(_cluster_dir(cluster, create=False), RECORD))
+    if data is None:
+        return []
+    return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+
+
+def _client():
+    """
+    A LocalClient that publishes through this master.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        with _client() as client:
+            client.cmd(["pg1"], "test.ping", tgt_type="list")
+    """
+    return salt.client.LocalClient(mopts=__opts__)
+
+
+def _issue_one(client, cluster, ca, minion, answer, opts):
+    """
+    Act on one minion's ``pgsalt_tls.request`` answer; returns the line for the report.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _issue_one(client, "demo", ca, "pg1", {"status": "csr", ...}, opts)
+    """
+    if answer.get("status") == "current":
+        return f"current until {answer.get('not_after')}"
+    if answer.get("status") != "csr":
+        raise Refused(f"pgsalt_tls.request answered status {answer.get('status')!r}")
+    reason = answer.get("reason") or "requested"
+    csr, sans = _check_csr(answer.get("csr"), minion, opts["net"])
+    if opts["test"]:
+        return f"would issue: {reason}"
+    cert = _sign(ca, minion, csr.public_key(), sans, opts["days"])
+    _record(cluster, cert, minion, reason)
+    kwarg = {
+        "cert_pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+        "ca_pem": ca[1].public_bytes(serialization.Encoding.PEM).decode(),
+    }
+    replies = client.cmd(
+        [minion],
+        "pgsalt_tls.install",
+        kwarg=kwarg,
+        tgt_type="list",
+        timeout=opts["timeout"],
+        full_return=True,
+    )
+    _answer(replies, minion, "pgsalt_tls.install", opts["timeout"])
+    log.info("issued certificate %x to %s (%s)", cert.serial_number, minion, reason)
+    return f"issued: {reason}"
+
+
+def _report(cluster, lines, failures, test):
+    """
+    The runner's return: per-minion lines, and on failure what makes orchestration fail.
+
+    ``salt.runner`` (salt/states/saltmod.py) judges a runner by the ``success``
+    of its job, which is false when ``__context__["retcode"]`` is non-zero or
+    when the returned dict has an ``Error`` key; both are set on failure. Its
+    own comment is fixed ("Runner function ... failed."), so the minions and
+    reasons are in the return it shows under ``changes``.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _report("demo", {"pg1": "issued: missing"}, {}, False)
+    """
+    kinds = ("issued", "current", "would issue")
+    counts = {k: sum(line.startswith(k) for line in lines.values()) for k in kinds}
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+    ret = {"result": not failures, "minions": dict(lines)}
+    if failures:
+        error = "; ".join(f"{minion}: {reason}" for minion, reason in failures.items())
+        ret["comment"] = f"pgsalt {cluster} CA: {error}"
+        ret["Error"] = ret["comment"]
+        __context__["retcode"] = 1
+    else:
+        ret["comment"] = f"pgsalt {cluster} CA{' (test)' if test else ''}: {summary}"
+    return ret
+
+
+def issue(
+    cluster, minions, network=None, days=365, renew_days=30, test=False, timeout=DEFAULT_TIMEOUT
+):
+    """
+    Give each of MINIONS a current certificate from CLUSTER's CA.
+
+    Each minion runs ``pgsalt_tls.request``; a CSR it returns is signed when it
+    verifies, its CN is that minion's id and its addresses are 127.0.0.1 or
+    inside ``network``; the certificate goes back with ``pgsalt_tls.install``.
+    With ``test=True`` nothing is signed or written (a host key is still
+    created where missing: the request needs one) and the report says who
+    would get a certificate and why.
+
+    Returns ``{"result": bool, "comment": str, "minions": {id: "issued: REASON" |
+    "current until DATE" | "would issue: REASON" | "failed: REASON"}}``. A
+    failure (a minion that did not answer, a refused CSR, a failed install)
+    also sets ``Error`` and the exit code, which fails a ``salt.runner``
+    orchestration step.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pgsalt_ca.issue demo pg1,pg2,pg3 network=10.77.0.0/24
+        salt-run pgsalt_ca.issue demo '[pg1, pg2]' test=True
+    """
+    minion_ids = _minion_list(minions)
+    opts = {"net": _network(network), "days": int(days), "test": test, "timeout": timeout}
+    ca = _ca(cluster, create=not test)
+    if ca is None:
+        lines = {m: f"would issue: the {cluster} CA would be created" for m in minion_ids}
+        return _report(cluster, lines, {}, test)
+    lines, failures = {}, {}
+    with _client() as client:
+        replies = client.cmd(
+            minion_ids,
+            "pgsalt_tls.request",
+            kwarg={
+                "ca_pem": ca[1].public_bytes(serialization.Encoding.PEM).decode(),
+                "network": network or None,
+                "renew_days": int(renew_days),
+            },
+            tgt_type="list",
+            timeout=timeout,
+            full_return=True,
+        )
+        for minion in minion_ids:
+            try:
+                answer = _answer(replies, minion, "pgsalt_tls.request", timeout)
+                lines[minion] = _issue_one(client, cluster, ca, minion, answer, opts)
+            except Refused as exc:
+                log.warning("pgsalt %s CA, %s: %s", cluster, minion, exc)
+                failures[minion] = str(exc)
+                lines[minion] = f"failed: {exc}"
+    return _report(cluster, lines, failures, test)

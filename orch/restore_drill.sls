@@ -1,0 +1,35 @@
+{#- orch.restore_drill: prove the latest backup restores. On the repository host it
+    restores the latest backup and the archived WAL into a scratch instance, starts it,
+    checks it, reports (job return, and the event pgsalt/backup/drill/CLUSTER) and
+    removes it. The cluster itself is not touched.
+    salt-run state.orchestrate orch.restore_drill pillar='{"cluster": "NAME"}' #}
+{%- from 'orch/plan.jinja' import plan with context %}
+{%- set errors = plan.errors or ([] if plan.backup.repository else ['pgsalt:clusters:' ~ plan.cluster ~ ':pgbackrest: the drill runs on a repository host (repository:type tls with a member of role backup)']) %}
+{%- if errors %}
+
+pgsalt-restore-drill-refused:
+  test.configurable_test_state:
+    - result: False
+    - changes: False
+    - allow_test_mode_failure: True
+    - comment: {{ ("restore drill refused, no host was touched:\n" ~ errors | join("\n")) | json }}
+    - failhard: True
+{%- else %}
+
+pgsalt-restore-drill-prepared:
+  salt.state:
+    - tgt: {{ plan.backup.repository }}
+    - sls: pgbackrest.drill
+    - pillar: {cluster: {{ plan.cluster | json }}}
+    - failhard: True
+
+pgsalt-restore-drill:
+  salt.function:
+    - name: pgsalt_drill.run
+    - tgt: {{ plan.backup.repository }}
+    - arg: [{{ plan.backup.stanza | json }}]
+    - kwarg: {{ plan.backup.drill | json }}
+    - failhard: True
+    - require:
+      - salt: pgsalt-restore-drill-prepared
+{%- endif %}

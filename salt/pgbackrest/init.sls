@@ -1,0 +1,5 @@
+include:
+  - pgbackrest.package
+  - pgbackrest.config
+  - pgbackrest.service
+  - pgbackrest.schedule

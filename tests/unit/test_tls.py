@@ -1,0 +1,359 @@
+"""Unit tests of the cluster CA runner (_runners/pgsalt_ca.py) and its host side (pgsalt_tls).
+
+The crypto is real, in a tmp dir. Only Salt's transport is faked: ``salt.client.LocalClient``
+is replaced by a fake that runs the real ``pgsalt_tls.request``/``install`` functions as each
+minion would (its own id grain, its own addresses, its own files), so the tests cover the
+whole round trip from key to installed certificate.
+"""
+
+import datetime
+import stat
+from unittest.mock import MagicMock, patch
+
+import loaders
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from salt.exceptions import CommandExecutionError
+
+pytestmark = pytest.mark.unit
+
+tls = loaders.load("pgsalt_tls_under_test", "_modules/pgsalt_tls.py")
+ca_runner = loaders.load("pgsalt_ca_runner_under_test", "_runners/pgsalt_ca.py")
+
+NETWORK = "10.77.0.0/24"
+CLUSTER = "demo"
+
+
+class Host:
+    """One minion: the id it answers as, the id its grains claim, its addresses and files."""
+
+    def __init__(self, root, minion, up=True, claims=None):
+        self.id = minion
+        self.claims = claims or minion
+        self.addresses = list(loaders.ADDRESSES[minion])
+        self.up = up
+        self.ignore_network = False
+        self.dir = root / minion
+        self.key = self.dir / "host.key"
+        self.cert = self.dir / "issued" / "host.crt"
+        self.ca = self.dir / "issued" / "ca.crt"
+
+    def call(self, fun, kwarg):
+        """What the minion's job returns (as LocalClient.cmd gives it with full_return)."""
+        kwarg = dict(kwarg, key_path=str(self.key), cert_path=str(self.cert))
+        if fun == "pgsalt_tls.install":
+            kwarg["ca_path"] = str(self.ca)
+        elif self.ignore_network:
+            kwarg["network"] = None  # a host that asks for every address it has
+        func = {"pgsalt_tls.request": tls.request, "pgsalt_tls.install": tls.install}[fun]
+        salt = {"network.ip_addrs": lambda: list(self.addresses)}
+        with (
+            patch.object(tls, "__grains__", {"id": self.claims}),
+            patch.object(tls, "__salt__", salt),
+        ):
+            try:
+                return {"ret": func(**kwarg), "retcode": 0, "jid": "1"}
+            except CommandExecutionError as exc:
+                return {"ret": f"ERROR: {exc}", "retcode": 1, "jid": "1"}
+
+
+class FakeLocalClient:
+    """salt.client.LocalClient as the runner uses it: list targets, full returns."""
+
+    def __init__(self, hosts):
+        self.hosts = {h.id: h for h in hosts}
+        self.calls = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def cmd(self, tgt, fun, arg=(), timeout=None, tgt_type="glob", full_return=False, kwarg=None):
+        assert tgt_type == "list" and full_return and timeout
+        # A minion that does not answer in time is False in cmd's return.
+        replies = {m: self.hosts[m].call(fun, kwarg) if self.hosts[m].up else False for m in tgt}
+        self.calls.append((fun, list(tgt), kwarg, replies))
+        return replies
+
+    def installs(self):
+        return [call[1][0] for call in self.calls if call[0] == "pgsalt_tls.install"]
+
+
+@pytest.fixture
+def context():
+    return {}
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return tmp_path / "pki"
+
+
+@pytest.fixture
+def configure_loader_modules(context, pki):
+    return {
+        ca_runner: {"__opts__": {"id": "master", "pki_dir": str(pki)}, "__context__": context},
+        tls: {"__grains__": {"id": "pg1"}, "__salt__": {}},
+    }
+
+
+@pytest.fixture
+def hosts(tmp_path):
+    return [Host(tmp_path / "hosts", m) for m in ("pg1", "pg2", "pg3")]
+
+
+@pytest.fixture
+def client(hosts):
+    fake = FakeLocalClient(hosts)
+    factory = MagicMock(return_value=fake)
+    with patch.object(ca_runner.salt.client, "LocalClient", factory):
+        yield fake
+    for call in factory.call_args_list:
+        assert call.kwargs["mopts"] is ca_runner.__opts__
+
+
+def issue(hosts, **kwargs):
+    kwargs.setdefault("network", NETWORK)
+    return ca_runner.issue(CLUSTER, ",".join(h.id for h in hosts), **kwargs)
+
+
+def mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def load_cert(path):
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def ext(cert, cls):
+    return cert.extensions.get_extension_for_class(cls).value
+
+
+def test_round_trip_issues_then_reports_current(hosts, client, context, pki):
+    ret = issue(hosts)
+    assert ret["result"] is True and "Error" not in ret and "retcode" not in context
+    assert ret["minions"] == {h.id: "issued: missing" for h in hosts}
+    assert ret["comment"] == "pgsalt demo CA: 3 issued"
+
+    ca_dir = pki / "pgsalt" / CLUSTER
+    ca = load_cert(ca_dir / "ca.crt")
+    assert mode(pki / "pgsalt") == mode(ca_dir) == 0o700 and mode(ca_dir / "ca.key") == 0o600
+    assert ca.subject.rfc4514_string() == "CN=pgsalt demo CA"
+    assert ext(ca, x509.BasicConstraints) == x509.BasicConstraints(ca=True, path_length=0)
+    assert ext(ca, x509.KeyUsage).key_cert_sign and ext(ca, x509.KeyUsage).crl_sign
+    assert isinstance(ca.public_key(), ec.EllipticCurvePublicKey)
+    assert ca.public_key().curve.name == "secp384r1"
+
+    pg1 = hosts[0]
+    cert = load_cert(pg1.cert)
+    cert.verify_directly_issued_by(ca)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "pg1"
+    # the NAT address 192.168.100.1 is outside the network, so it is not certified
+    assert tls._san_strings(cert) == {"DNS:pg1", "IP:127.0.0.1", "IP:10.77.0.11"}
+    assert ext(cert, x509.BasicConstraints).ca is False
+    usage = ext(cert, x509.KeyUsage)
+    assert usage.digital_signature and usage.key_encipherment and not usage.key_cert_sign
+    assert set(ext(cert, x509.ExtendedKeyUsage)) == {
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    }
+    ski = ext(ca, x509.SubjectKeyIdentifier).digest
+    assert ext(cert, x509.AuthorityKeyIdentifier).key_identifier == ski
+    assert ext(cert, x509.SubjectKeyIdentifier).digest == (
+        x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+    )
+    assert 364 <= (cert.not_valid_after_utc - cert.not_valid_before_utc).days <= 366
+    assert load_cert(pg1.ca) == ca
+    assert mode(pg1.key) == 0o600 and mode(pg1.dir) == 0o755
+    assert mode(pg1.cert) == mode(pg1.ca) == 0o644
+    # the host's key never travelled: no argument, reply or report holds any of it
+    key_lines = pg1.key.read_text().splitlines()[1:-1]
+    travelled = repr(client.calls) + repr(ret)
+    assert "CERTIFICATE REQUEST" in travelled
+    assert not any(line in travelled for line in key_lines)
+
+    info = tls.info(str(pg1.cert))
+    assert info["subject"] == "CN=pg1" and info["issuer"] == "CN=pgsalt demo CA"
+    assert info["sans"] == ["DNS:pg1", "IP:10.77.0.11", "IP:127.0.0.1"]
+    assert info["days_left"] in (364, 365)
+
+    record = ca_runner.issued(CLUSTER)
+    assert [(r["minion"], r["reason"]) for r in record] == [(h.id, "missing") for h in hosts]
+    assert record[0]["serial"] == format(cert.serial_number, "x")
+    assert record[0]["not_after"] == info["not_after"]
+
+    # second run: nothing to sign, nothing written
+    before = {h.id: h.cert.read_bytes() for h in hosts}
+    client.calls.clear()
+    ret = issue(hosts)
+    assert ret["result"] is True
+    assert ret["minions"]["pg1"] == f"current until {info['not_after']}"
+    assert ret["comment"] == "pgsalt demo CA: 3 current"
+    assert client.installs() == []
+    assert {h.id: h.cert.read_bytes() for h in hosts} == before
+    assert len(ca_runner.issued(CLUSTER)) == 3
+
+
+def _move_address(host, pki):
+    host.addresses[1] = "10.77.0.21"
+
+
+def _new_ca(host, pki):
+    for path in (pki / "pgsalt" / CLUSTER).iterdir():
+        path.unlink()
+
+
+def _new_key(host, pki):
+    host.key.unlink()
+
+
+@pytest.mark.parametrize(
+    "change, days, reason, everyone",
+    [
+        (_move_address, 365, "SANs changed (+IP:10.77.0.21 -IP:10.77.0.11)", False),
+        (_new_ca, 365, "other CA", True),
+        (_new_key, 365, "key mismatch", False),
+        (None, 20, "expires ", True),  # renew_days is 30: all three are due
+    ],
+    ids=["address", "ca", "key", "renewal"],
+)
+def test_reissue(hosts, client, pki, change, days, reason, everyone):
+    """A changed address, a new CA, a new host key or a near expiry each mean a new certificate."""
+    pg1 = hosts[0]
+    assert issue(hosts, days=days)["result"] is True
+    old = load_cert(pg1.cert)
+    if change:
+        change(pg1, pki)
+    client.calls.clear()
+    ret = issue(hosts)
+    assert ret["result"] is True
+    assert ret["minions"]["pg1"].startswith(f"issued: {reason}")
+    if days == 20:
+        assert ret["minions"]["pg1"] == f"issued: expires {tls._iso(old.not_valid_after_utc)}"
+    assert client.installs() == (["pg1", "pg2", "pg3"] if everyone else ["pg1"])
+    new = load_cert(pg1.cert)
+    assert new.serial_number != old.serial_number
+    new.verify_directly_issued_by(load_cert(pki / "pgsalt" / CLUSTER / "ca.crt"))
+    # and the new certificate is the one the host now wants
+    assert issue(hosts)["minions"]["pg1"] == f"current until {tls._iso(new.not_valid_after_utc)}"
+
+
+def _other_cn(host):
+    host.claims = "pg1"  # pg2 asks for a certificate in pg1's name
+
+
+def _outside_network(host):
+    host.ignore_network = True  # pg2 asks for its NAT address too
+
+
+def _down(host):
+    host.up = False
+
+
+@pytest.mark.parametrize(
+    "fault, why",
+    [
+        (_other_cn, "CSR CN is 'pg1', not 'pg2'"),
+        (_outside_network, "CSR asks for IP:192.168.100.2, outside 10.77.0.0/24"),
+        (_down, "did not answer pgsalt_tls.request within 60 s"),
+    ],
+    ids=["other-cn", "outside-network", "down"],
+)
+def test_failure_fails_the_orchestration_step(hosts, client, context, fault, why):
+    fault(hosts[1])
+    with patch.object(ca_runner, "log") as log:
+        ret = issue(hosts)
+    # the master's log names the refused minion too
+    _fmt, cluster, minion, exc = log.warning.call_args.args
+    assert (cluster, minion, str(exc)) == (CLUSTER, "pg2", why)
+    # what salt.runner (salt/states/saltmod.py) fails a step on: an "Error" key in the
+    # returned dict, or a non-zero __context__["retcode"] that makes the job unsuccessful
+    assert context["retcode"] == 1
+    assert ret["Error"] == ret["comment"] == f"pgsalt demo CA: pg2: {why}"
+    assert ret["result"] is False
+    assert ret["minions"] == {
+        "pg1": "issued: missing",
+        "pg2": f"failed: {why}",
+        "pg3": "issued: missing",
+    }
+    assert client.installs() == ["pg1", "pg3"]
+    assert not hosts[1].cert.exists()
+    assert [r["minion"] for r in ca_runner.issued(CLUSTER)] == ["pg1", "pg3"]
+
+
+def test_test_mode_signs_nothing(hosts, client, context, pki):
+    ret = issue(hosts, test=True)
+    # no CA yet: none is created and no minion is asked
+    assert ret["result"] is True
+    assert ret["minions"]["pg1"] == "would issue: the demo CA would be created"
+    assert not (pki / "pgsalt" / CLUSTER).exists() and client.calls == []
+
+    ca_runner.ca_cert(CLUSTER)
+    hosts[2].up = False
+    ret = issue(hosts[:2], test=True)
+    assert ret == {
+        "result": True,
+        "comment": "pgsalt demo CA (test): 2 would issue",
+        "minions": {"pg1": "would issue: missing", "pg2": "would issue: missing"},
+    }
+    assert client.installs() == [] and ca_runner.issued(CLUSTER) == []
+    assert not hosts[0].cert.exists() and "retcode" not in context
+
+
+def test_install_refuses_other_key_and_other_ca(hosts, client, tmp_path):
+    assert issue(hosts)["result"] is True
+    pg1, pg2 = hosts[0], hosts[1]
+    ca_pem = pg1.ca.read_text()
+    paths = {"key_path": str(pg1.key), "cert_path": str(pg1.cert), "ca_path": str(pg1.ca)}
+    before = pg1.cert.read_bytes()
+    with pytest.raises(CommandExecutionError, match="not for the key"):
+        tls.install(pg2.cert.read_text(), ca_pem, **paths)
+    other = dict(ca_runner.__opts__, pgsalt_ca_dir=str(tmp_path / "other"))
+    with patch.dict(ca_runner.__opts__, other):
+        other_ca = ca_runner.ca_cert(CLUSTER)
+    with pytest.raises(CommandExecutionError, match="not signed by CN=pgsalt demo CA"):
+        tls.install(pg1.cert.read_text(), other_ca, **paths)
+    assert pg1.cert.read_bytes() == before
+    assert tls.install(pg1.cert.read_text(), ca_pem, **paths) == {
+        "cert": "unchanged",
+        "ca": "unchanged",
+        "not_after": tls.info(str(pg1.cert))["not_after"],
+    }
+
+
+def test_ca_key_is_never_overwritten(pki):
+    ca_dir = pki / "pgsalt" / CLUSTER
+    first = ca_runner.ca_cert(CLUSTER)
+    key = (ca_dir / "ca.key").read_bytes()
+    assert ca_runner.ca_cert(CLUSTER) == first
+    assert (ca_dir / "ca.key").read_bytes() == key
+
+    # another run wrote the key between this run's look and its write: this run
+    # must take that key rather than replace it, and certify it
+    (ca_dir / "ca.key").unlink()
+    (ca_dir / "ca.crt").unlink()
+    winner = ec.generate_private_key(ec.SECP384R1())
+    winner_pem = winner.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    real = ca_runner._create_exclusive
+
+    def late(path, data, mode):
+        if path.endswith("ca.key"):
+            assert real(path, winner_pem, 0o600)
+        return real(path, data, mode)
+
+    with patch.object(ca_runner, "_create_exclusive", late):
+        pem = ca_runner.ca_cert(CLUSTER)
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    assert tls._spki(cert.public_key()) == tls._spki(winner.public_key())
+    assert mode(ca_dir / "ca.key") == 0o600
+    assert [p.name for p in ca_dir.iterdir() if p.name.startswith(".")] == []
+    assert (cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)).days >= 3650
