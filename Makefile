@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 venv: $(VENV)/.installed
 
 demo: venv
-	$(TB) up --nodes 3
+	$(TB) up --nodes 4
 	$(TB) salt-run saltutil.sync_all
 	$(TB) salt-run state.orchestrate orch.deploy pillar='{"cluster": "demo"}'
 	@$(PY) tests/testbed/demo_info.py

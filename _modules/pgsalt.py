@@ -363,7 +363,9 @@ def pgbackrest_drill_config(c):
     common = [["log-level-console", "warn"], ["log-level-file", "info"],
               ["process-max", pb["process_max"]], *_repository_options(pb)]
     return [["global", common],
-            [c["scope"], [["pg1-path", pb["drill_path"]], ["pg1-port", pb["drill_port"]]]]]
+            # pgsalt_drill restores into DRILL_PATH/data; archive-get checks the path.
+            [c["scope"], [["pg1-path", pb["drill_path"] + "/data"],
+                          ["pg1-port", pb["drill_port"]]]]]
 
 
 def pgbackrest_patroni(c):

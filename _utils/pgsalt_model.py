@@ -57,7 +57,7 @@ COMPRESS_TYPES = ("none", "gz", "bz2", "lz4", "zst")
 BACKUP_TYPES = ("full", "diff", "incr")
 RETENTION_TYPES = ("count", "time")
 RESTORE_TYPES = ("latest", "time", "lsn", "xid", "name", "immediate")
-RESTORE_KEYS = ("type", "target", "leader", "backup_after")
+RESTORE_KEYS = ("type", "target", "leader")
 
 
 def merge(base, *overrides):
@@ -279,7 +279,7 @@ def _backup_plan(cluster):
     repository = cluster["backup_members"][0] if kind == "tls" else None
     hosts = sorted(cluster["db_members"] + ([repository] if repository else []), key=str)
     drill = {"path": settings.get("drill_path"), "port": settings.get("drill_port"),
-             "cluster": cluster["name"]}
+             "cluster": cluster["name"], "bin_dir": None}
     return {"type": kind, "repository": repository, "hosts": hosts, "stanza": cluster["scope"],
             "drill": drill}
 
@@ -841,9 +841,9 @@ def _is_calendar(spec):
 def restore_plan(plan, request):
     """Check an orch.restore request (pillar ``restore``) against a cluster's plan.
 
-    ``request`` is ``{type, target, leader, backup_after}``: type one of RESTORE_TYPES
-    (default latest), a target for time/lsn/xid/name, the db member to restore on
-    (default the first), and whether to take a full backup afterwards (default true).
+    ``request`` is ``{type, target, leader}``: type one of RESTORE_TYPES (default
+    latest), a target for time/lsn/xid/name, and the db member to restore on (default
+    the first).
     Returns ``{"errors": [...]}`` or the request completed with ``leader`` and ``replicas``.
     """
     if plan.get("errors"):
@@ -873,13 +873,10 @@ def restore_plan(plan, request):
     if leader not in plan["db"]:
         errors.append(f"restore:leader: {leader!r} is not a db member of cluster "
                       f"{plan['cluster']} (accepted: {', '.join(plan['db'])})")
-    backup_after = request.get("backup_after", True)
-    if not isinstance(backup_after, bool):
-        errors.append(f"restore:backup_after: must be true or false, not {_kind(backup_after)}")
     if errors:
         return {"errors": errors}
     return {"errors": [], "type": kind, "target": target, "leader": leader,
-            "replicas": [m for m in plan["db"] if m != leader], "backup_after": backup_after}
+            "replicas": [m for m in plan["db"] if m != leader]}
 
 
 def _restore_target_ok(kind, target):

@@ -3,8 +3,9 @@
       "restore": {"type": "time", "target": "2026-11-26 10:30:00+00", "leader": "pg1"}}'
     type: latest (default), time, lsn, xid, name or immediate. Every member stops; the
     leader's data is set aside (DATA_DIR.pre-restore) and restored; Patroni bootstraps a
-    new cluster from it on a new timeline; the replicas are rebuilt from the repository;
-    the point reached is reported and a full backup of the new timeline taken. #}
+    new cluster from it on a new timeline; the point reached is reported; a full backup
+    of the new timeline is taken, and the replicas are rebuilt from it (an older backup
+    may lie past the point the new timeline branched off). #}
 {%- from 'orch/plan.jinja' import plan with context %}
 {%- set restore = salt['pgsalt.restore_plan'](plan, pillar.get('restore')) if 'pgsalt.restore_plan' in salt else plan %}
 {%- if restore.errors %}
@@ -85,7 +86,16 @@ pgsalt-restore-leader-config:
     - failhard: True
     - require:
       - salt: pgsalt-restore-point-reached
-{%- set ns = namespace(previous='pgsalt-restore-leader-config') %}
+
+pgsalt-restore-full-backup:
+  salt.function:
+    - name: pgsalt_backup.take
+    - tgt: {{ plan.backup.repository or restore.leader }}
+    - arg: [{{ plan.backup.stanza | json }}, full]
+    - failhard: True
+    - require:
+      - salt: pgsalt-restore-leader-config
+{%- set ns = namespace(previous='pgsalt-restore-full-backup') %}
 {%- for member in restore.replicas %}
 
 pgsalt-restore-replica-{{ member }}:
@@ -106,16 +116,4 @@ pgsalt-restore-replica-{{ member }}-old-data-removed:
       - salt: pgsalt-restore-replica-{{ member }}
 {%- set ns.previous = 'pgsalt-restore-replica-' ~ member ~ '-old-data-removed' %}
 {%- endfor %}
-{%- if restore.backup_after %}
-
-pgsalt-restore-full-backup:
-  salt.function:
-    - name: pgsalt_backrest.backup
-    - tgt: {{ plan.backup.repository or restore.leader }}
-    - arg: [{{ plan.backup.stanza | json }}]
-    - kwarg: {type: full, runas: postgres}
-    - failhard: True
-    - require:
-      - salt: {{ ns.previous }}
-{%- endif %}
 {%- endif %}

@@ -13,7 +13,7 @@ from bed.client import Bed
 @pytest.fixture(scope="session")
 def bed():
     b = Bed()
-    b.tb("up", "--nodes", "3")
+    b.tb("up", "--nodes", "4")
     b.tb("salt-run", "saltutil.sync_all")
     yield b
     if not os.environ.get("TB_KEEP"):
@@ -34,7 +34,8 @@ def changed_states(by_id):
 
 @pytest.fixture(scope="session")
 def demo(bed):
-    """The demo cluster deployed on pg1..pg3 (a no-op when it is deployed already)."""
+    """The demo cluster deployed on pg1..pg3, with its repository host pg4 (a no-op when
+    it is deployed already)."""
     ok, by_id = bed.orchestrate("orch.deploy", {"cluster": "demo"})
     assert ok, json.dumps(by_id, indent=1)[-6000:]
     return by_id

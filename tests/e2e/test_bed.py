@@ -39,16 +39,17 @@ def test_down_up_cycles_leave_nothing_behind(bed):
         bed.tb("down")
         assert leftovers() == {"mounts": [], "cgroups": [], "bridge": False, "processes": []}
         bed.tb("down")  # nothing up is not an error
-        bed.tb("up", "--nodes", "3")
-    again = bed.tb("up", "--nodes", "3")  # already up: nothing to do
+        bed.tb("up", "--nodes", "4")
+    again = bed.tb("up", "--nodes", "4")  # already up: nothing to do
     assert "bed up" in again.stderr
 
 
 def test_every_minion_answers(bed):
     status = bed.status()
-    assert {"pg1", "pg2", "pg3"} <= set(status)
-    assert all(status[n]["running"] for n in ("pg1", "pg2", "pg3"))
-    assert bed.salt("pg*", "test.ping") == {"pg1": True, "pg2": True, "pg3": True}
+    hosts = ("pg1", "pg2", "pg3", "pg4")
+    assert set(hosts) <= set(status)
+    assert all(status[n]["running"] for n in hosts)
+    assert bed.salt("pg*", "test.ping") == dict.fromkeys(hosts, True)
     assert bed.sh("pg2", "cat", "/etc/os-release").count("trixie") >= 1
     grains = bed.salt("pg1", "grains.item", "init", "virtual", "osfinger")["pg1"]
     assert grains == {"init": "systemd", "virtual": "systemd-nspawn", "osfinger": "Debian-13"}

@@ -25,17 +25,18 @@ APP_PASSWORD = "demo-app-password-W8fD3kQs"
 def test_deploy_builds_the_cluster_in_order(demo):
     order = sorted(demo.values(), key=lambda r: r["__run_num__"])
     ids = [r["__id__"] for r in order]
-    assert ids[:4] == ["pgsalt-deploy-sync", "pgsalt-deploy-python-modules",
+    assert ids[:6] == ["pgsalt-deploy-sync", "pgsalt-deploy-python-modules",
+                       "pgsalt-deploy-tls-certificates", "pgsalt-deploy-pgbackrest",
                        "pgsalt-deploy-etcd", "pgsalt-deploy-postgresql"]
-    assert ids[4:7] == [f"pgsalt-deploy-patroni-{m}" for m in MEMBERS]
-    assert ids[7:] == ["pgsalt-deploy-sql-objects", "pgsalt-deploy-haproxy",
-                       "pgsalt-deploy-pgbouncer"]
+    assert ids[6:9] == [f"pgsalt-deploy-patroni-{m}" for m in MEMBERS]
+    assert ids[9:] == ["pgsalt-deploy-sql-objects", "pgsalt-deploy-haproxy",
+                       "pgsalt-deploy-pgbouncer", "pgsalt-deploy-backup-stanza"]
 
 
 def test_one_leader_two_streaming_replicas_and_healthy_etcd(bed, demo):
     assert_one_leader_and_streaming_replicas(bed, MEMBERS)
     assert_etcd_healthy(bed, "pg2", 3)
-    versions = bed.salt("pg*", "cmd.run", "psql --version")
+    versions = bed.salt("-L", ",".join(MEMBERS), "cmd.run", "psql --version")
     assert all("17." in v for v in versions.values()), versions
 
 
@@ -51,6 +52,8 @@ def test_rerun_changes_nothing_and_highstate_has_nothing_to_do(bed, demo):
     ok, by_id = bed.orchestrate("orch.deploy", {"cluster": "demo"})
     assert ok
     assert changed_states(by_id) == []
+    certificates = by_id.pop("pgsalt-deploy-tls-certificates")["changes"]["return"]["minions"]
+    assert all(says.startswith("current until") for says in certificates.values()), certificates
     assert all(not r.get("changes") for r in by_id.values()), json.dumps(by_id)[-3000:]
     dry = bed.salt("pg*", "state.highstate", "test=True")
     for minion, states in dry.items():

@@ -375,7 +375,7 @@ def test_plan_roles(pillar, defaults):
     assert plan["dcs"] == plan["db"] == plan["balancer"] == ["pg1", "pg2", "pg3"]
     assert plan["backup"] == {"type": "tls", "repository": "pg4", "stanza": "demo",
                               "hosts": ["pg1", "pg2", "pg3", "pg4"],
-                              "drill": {"cluster": "demo", "port": 5499,
+                              "drill": {"cluster": "demo", "port": 5499, "bin_dir": None,
                                         "path": "/var/lib/pgbackrest-drill"}}
     assert plan["dcs_cluster"] is None
     second = execmod.plan(_clusters(pillar), "second", defaults, loaders.KNOWN_MINIONS)

@@ -1,0 +1,146 @@
+"""Backups of the demo cluster: pgBackRest on the repository host pg4, over TLS.
+
+Every test leaves one leader, two streaming replicas and a working archive behind.
+"""
+
+import json
+import time
+
+import pytest
+from checks import assert_one_leader_and_streaming_replicas, roles
+
+pytestmark = pytest.mark.e2e
+
+MEMBERS = ["pg1", "pg2", "pg3"]
+REPO = "pg4"
+STANZA = "demo"
+
+
+def backrest(bed, fun, *args):
+    return bed.salt(REPO, f"pgsalt_backrest.{fun}", STANZA, *args, "runas=postgres")[REPO]
+
+
+def backups(bed):
+    return backrest(bed, "info")["backup"]
+
+
+def leader(bed):
+    return assert_one_leader_and_streaming_replicas(bed, MEMBERS)
+
+
+def sql(bed, statement):
+    return bed.psql(statement, port=5000, db="app")
+
+
+def test_deploy_took_a_full_backup_and_archiving_works(bed, demo):
+    assert [b for b in backups(bed) if b["type"] == "full"]
+    assert backrest(bed, "check") is True
+    timers = bed.sh(REPO, "systemctl", "is-active", "pgsalt-backup-full.timer",
+                    "pgsalt-backup-diff.timer", "pgsalt-backup-incr.timer")
+    assert timers.split() == ["active"] * 3
+    # The passphrase lives in the repository host's config only, which others cannot read.
+    assert bed.sh(REPO, "stat", "-c", "%a %U:%G", "/etc/pgbackrest/pgbackrest.conf") == \
+        "640 root:postgres\n"
+    assert "cipher-pass" not in bed.sh("pg1", "cat", "/etc/pgbackrest/pgbackrest.conf")
+
+
+def test_orch_backup_takes_the_type_asked_for(bed, demo):
+    ok, by_id = bed.orchestrate("orch.backup", {"cluster": "demo", "type": "diff"})
+    assert ok, json.dumps(by_id)[-3000:]
+    newest = backups(bed)[-1]
+    assert newest["type"] == "diff" and newest["label"].endswith("D")
+    refused, by_id = bed.orchestrate("orch.backup", {"cluster": "demo", "type": "weekly"})
+    assert not refused
+    assert "type: weekly is not a backup type" in json.dumps(by_id)
+
+
+def test_point_in_time_restore_keeps_exactly_the_rows_written_before_t(bed, demo):
+    leader(bed)
+    sql(bed, "DROP TABLE IF EXISTS pitr; CREATE TABLE pitr (id int PRIMARY KEY)")
+    sql(bed, "INSERT INTO pitr SELECT generate_series(1, 100)")
+    time.sleep(1)
+    target = sql(bed, "SELECT now()")
+    time.sleep(1)
+    sql(bed, "INSERT INTO pitr SELECT generate_series(101, 250)")
+    before = roles(bed, "pg1")
+    ok, by_id = bed.orchestrate("orch.restore", {
+        "cluster": "demo", "restore": {"type": "time", "target": target}})
+    assert ok, json.dumps(by_id)[-4000:]
+    point = by_id["pgsalt-restore-point-reached"]["changes"]["ret"]
+    (reached,) = point.values()
+    assert reached["reason"].startswith("before ")
+    assert sql(bed, "SELECT count(*), max(id) FROM pitr") == "100|100"
+    assert_one_leader_and_streaming_replicas(bed, MEMBERS)
+    assert sorted(roles(bed, "pg1")) == sorted(before)
+
+
+def test_restore_refuses_a_bad_target_without_touching_a_host(bed, demo):
+    ok, by_id = bed.orchestrate("orch.restore", {
+        "cluster": "demo", "restore": {"type": "time", "target": "yesterday noon"}})
+    assert not ok
+    assert list(by_id) == ["pgsalt-restore-refused"]
+    assert "restore:target: 'yesterday noon' is not a time target" in json.dumps(by_id)
+
+
+def test_a_wiped_replica_is_rebuilt_from_the_repository(bed, demo):
+    primary = leader(bed)
+    replica = next(m for m in MEMBERS if m != primary)
+    data_dir = "/var/lib/postgresql/17/demo"
+    bed.sh(replica, "systemctl", "stop", "patroni")
+    bed.sh(replica, "sh", "-c", f"rm -rf {data_dir}/*")
+    since = bed.sh(replica, "date", "+%Y-%m-%d %H:%M:%S").strip()
+    bed.sh(replica, "systemctl", "start", "patroni")
+    bed.wait("the replica to be rebuilt", lambda: "replica has been created using pgbackrest"
+             in bed.sh(replica, "journalctl", "-u", "patroni", "--since", since, "--no-pager"),
+             timeout=180)
+    assert_one_leader_and_streaming_replicas(bed, MEMBERS)
+
+
+def test_a_failover_completes_with_the_repository_down_and_archiving_catches_up(bed, demo):
+    old = leader(bed)
+    bed.tb("kill", REPO)
+    try:
+        bed.sh(old, "systemctl", "stop", "patroni")
+        survivors = [m for m in MEMBERS if m != old]
+        new = bed.wait("a new leader", lambda: next(
+            (n for n, (role, state) in roles(bed, survivors[0]).items()
+             if role in ("leader", "primary") and state == "running" and n != old), None),
+            timeout=90)
+        sql(bed, "CREATE TABLE IF NOT EXISTS outage (at timestamptz DEFAULT now())")
+        sql(bed, "INSERT INTO outage DEFAULT VALUES")
+        segment = bed.psql("SELECT pg_walfile_name(pg_current_wal_lsn())", node=new)
+        bed.psql("SELECT pg_switch_wal()", node=new)
+        bed.sh(old, "systemctl", "start", "patroni")
+    finally:
+        bed.tb("start", REPO)
+    bed.wait("the segment written while the repository was down to be archived",
+             lambda: bed.psql("SELECT last_archived_wal FROM pg_stat_archiver",
+                              node=new)[:24] >= segment, timeout=120)
+    bed.wait("pgBackRest's check to pass again", lambda: backrest(bed, "check") is True,
+             timeout=120)
+    assert_one_leader_and_streaming_replicas(bed, MEMBERS)
+
+
+def test_restore_drill_passes_and_fails_clearly_on_a_corrupted_backup(bed, demo):
+    ok, by_id = bed.orchestrate("orch.restore_drill", {"cluster": "demo"})
+    assert ok, json.dumps(by_id)[-4000:]
+    report = by_id["pgsalt-restore-drill"]["changes"]["ret"][REPO]
+    assert report["result"] is True and report["error"] is None
+    assert {"app", "postgres"} <= {d["name"] for d in report["databases"]}
+    assert bed.sh(REPO, "test", "!", "-e", "/var/lib/pgbackrest-drill") == ""
+
+    label = backups(bed)[-1]["label"]
+    files = f"/var/lib/pgbackrest/backup/{STANZA}/{label}/pg_data"
+    victim = bed.sh(REPO, "sh", "-c", f"find {files} -type f -size +8k | head -1").strip()
+    assert victim, f"no data file in {files}"
+    bed.sh(REPO, "cp", "-p", victim, "/root/victim.orig")
+    bed.sh(REPO, "sh", "-c", f"printf 'corrupt' | dd of={victim} bs=1 seek=4096 conv=notrunc")
+    try:
+        ok, by_id = bed.orchestrate("orch.restore_drill", {"cluster": "demo"})
+        assert not ok
+        report = by_id["pgsalt-restore-drill"]["changes"]["ret"][REPO]
+        assert report["result"] is False
+        assert report["error"].startswith("restore:"), report["error"]
+        assert bed.sh(REPO, "test", "!", "-e", "/var/lib/pgbackrest-drill") == ""
+    finally:
+        bed.sh(REPO, "cp", "-p", "/root/victim.orig", victim)
