@@ -4,7 +4,7 @@
     repository host, or with a posix repository the current primary. #}
 {%- from 'orch/plan.jinja' import plan with context %}
 {%- set kind = pillar.get('type', 'full') %}
-{%- set errors = plan.errors or ([] if plan.backup else ['pgsalt:clusters:' ~ plan.cluster ~ ':pgbackrest:enabled: backups are off for this cluster']) %}
+{%- set errors = plan.errors or ([] if plan.get('backup') else ['pgsalt:clusters:' ~ plan.cluster ~ ':pgbackrest:enabled: backups are off for this cluster']) %}
 {%- if kind not in ('full', 'diff', 'incr') %}{% set errors = errors + ['type: ' ~ kind ~ ' is not a backup type (accepted: full, diff, incr)'] %}{% endif %}
 {%- if errors %}
 

@@ -4,7 +4,7 @@
     removes it. The cluster itself is not touched.
     salt-run state.orchestrate orch.restore_drill pillar='{"cluster": "NAME"}' #}
 {%- from 'orch/plan.jinja' import plan with context %}
-{%- set errors = plan.errors or ([] if plan.backup.repository else ['pgsalt:clusters:' ~ plan.cluster ~ ':pgbackrest: the drill runs on a repository host (repository:type tls with a member of role backup)']) %}
+{%- set errors = plan.errors or ([] if plan.backup.get('repository') else ['pgsalt:clusters:' ~ plan.cluster ~ ':pgbackrest: the drill runs on a repository host (repository:type tls with a member of role backup)']) %}
 {%- if errors %}
 
 pgsalt-restore-drill-refused:

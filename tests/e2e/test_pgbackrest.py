@@ -32,6 +32,11 @@ def sql(bed, statement):
     return bed.psql(statement, port=5000, db="app")
 
 
+def local_sql(bed, node, statement):
+    """As the superuser, over the socket (root maps to postgres)."""
+    return bed.sh(node, "psql", "-U", "postgres", "-XAtqc", statement).strip()
+
+
 def test_deploy_took_a_full_backup_and_archiving_works(bed, demo):
     assert [b for b in backups(bed) if b["type"] == "full"]
     assert backrest(bed, "check") is True
@@ -108,14 +113,14 @@ def test_a_failover_completes_with_the_repository_down_and_archiving_catches_up(
             timeout=90)
         sql(bed, "CREATE TABLE IF NOT EXISTS outage (at timestamptz DEFAULT now())")
         sql(bed, "INSERT INTO outage DEFAULT VALUES")
-        segment = bed.psql("SELECT pg_walfile_name(pg_current_wal_lsn())", node=new)
-        bed.psql("SELECT pg_switch_wal()", node=new)
+        segment = local_sql(bed, new, "SELECT pg_walfile_name(pg_current_wal_lsn())")
+        local_sql(bed, new, "SELECT pg_switch_wal()")
         bed.sh(old, "systemctl", "start", "patroni")
     finally:
         bed.tb("start", REPO)
     bed.wait("the segment written while the repository was down to be archived",
-             lambda: bed.psql("SELECT last_archived_wal FROM pg_stat_archiver",
-                              node=new)[:24] >= segment, timeout=120)
+             lambda: local_sql(bed, new, "SELECT last_archived_wal FROM pg_stat_archiver")[:24]
+             >= segment, timeout=120)
     bed.wait("pgBackRest's check to pass again", lambda: backrest(bed, "check") is True,
              timeout=120)
     assert_one_leader_and_streaming_replicas(bed, MEMBERS)

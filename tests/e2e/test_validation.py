@@ -33,6 +33,14 @@ CASES = {
         {"cluster": "second", "pgsalt": {"clusters": {"second": {"dcs": {
             "cluster": "nosuch"}}}}}, "dcs:cluster"),
     "several clusters, none named": ({}, "no cluster name given"),
+    "no repository host": (demo(members={"pg4": {"roles": ["monitor"]}}),
+                           "have role backup (none)"),
+    "cipher without passphrase": (demo(pgbackrest={"passphrase": None}),
+                                  "pgbackrest:passphrase: missing"),
+    "schedule that does not parse": (demo(pgbackrest={"schedule": {"full": "Sun 25:00"}}),
+                                     "pgbackrest:schedule:full: 'Sun 25:00' does not parse"),
+    "retention of 0": (demo(pgbackrest={"retention": {"full": 0}}),
+                       "pgbackrest:retention:full: 0 keeps nothing"),
 }
 
 

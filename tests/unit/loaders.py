@@ -58,13 +58,17 @@ def cluster_names():
 
 
 def passwords(pillar):
-    """Every password in pillar's clusters (users and roles)."""
+    """Every secret in pillar's clusters: users' and roles' passwords, the repository's
+    cipher passphrase."""
     found = []
     for cluster in pillar["pgsalt"]["clusters"].values():
         for section in ("users", "roles"):
             for spec in (cluster.get(section) or {}).values():
                 if isinstance(spec, dict) and isinstance(spec.get("password"), str):
                     found.append(spec["password"])
+        passphrase = (cluster.get("pgbackrest") or {}).get("passphrase")
+        if isinstance(passphrase, str):
+            found.append(passphrase)
     return found
 
 

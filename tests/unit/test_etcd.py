@@ -57,6 +57,7 @@ class FakeCluster:
         self.leader = leader if leader is not None else (members[0].id if members else None)
         self.next_id = 1000
         self.closed = 0
+        self.deleted = []
 
     def client(self, endpoints=None, **tls):
         """Stands in for pgsalt_etcd._client."""
@@ -100,6 +101,10 @@ class FakeClient:
     def status(self):
         leader = next((m for m in self.cluster.members if m.id == self.cluster.leader), None)
         return FakeStatus(leader)
+
+    def delete_prefix(self, prefix):
+        self.cluster.deleted.append(prefix)
+        return type("DeleteRangeResponse", (), {"deleted": 4})()
 
 
 class FakeRpcError(grpc.RpcError):
@@ -273,6 +278,15 @@ def test_remove_by_name_or_id(cluster, key):
     removed = etcd_mod.remove(key, endpoints=[PG1])
     assert removed["name"] == "pg3"
     assert [m.name for m in cluster.members] == ["pg1", "pg2"]
+
+
+def test_delete_prefix_deletes_one_clusters_keys_only(cluster):
+    assert etcd_mod.delete_prefix("/service/demo", endpoints=[PG1]) == 4
+    assert cluster.deleted == ["/service/demo/"]
+    for prefix in ("/", "/service/", "", None):
+        with pytest.raises(CommandExecutionError, match="refusing"):
+            etcd_mod.delete_prefix(prefix, endpoints=[PG1])
+    assert cluster.deleted == ["/service/demo/"]
 
 
 def test_remove_unknown(cluster):

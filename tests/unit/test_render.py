@@ -657,16 +657,18 @@ def _wheel(minions):
     return wheel
 
 
-def _orch(render, cluster=None, pillar=None, minions=loaders.KNOWN_MINIONS, modules=True):
+def _orch(render, cluster=None, pillar=None, minions=loaders.KNOWN_MINIONS, modules=True,
+          sls="orch.deploy", **extra):
     node = render("bedmaster_master", None, pillar)
     if cluster is not None:
         node.pillar["cluster"] = cluster
+    node.pillar.update(extra)
     node.functions["saltutil.wheel"] = _wheel(minions)
     if not modules:
         for name in [name for name in node.functions if name.startswith("pgsalt.")]:
             del node.functions[name]
     node.reload()
-    return node.sls("orch.deploy")
+    return node.sls(sls)
 
 
 def _deploy_steps(rendered):
@@ -757,3 +759,46 @@ def test_orch_deploy_without_the_formulas_modules_on_the_master(render):
     _check_high({"orch.deploy": rendered})
     _, text = _refusal(rendered)
     assert "saltutil.sync_all" in text
+
+
+def test_orch_restore_rolls_leader_backup_then_replicas(render):
+    request = {"type": "time", "target": "2026-11-26 10:30:00+00", "leader": "pg2"}
+    rendered = _orch(render, "demo", sls="orch.restore", restore=request)
+    _check_high({"orch.restore": rendered})
+    order = list(rendered)
+    assert order[:6] == ["pgsalt-restore-sync", "pgsalt-restore-stop-patroni",
+                         "pgsalt-restore-clear-dcs", "pgsalt-restore-set-data-aside",
+                         "pgsalt-restore-leader", "pgsalt-restore-point-reached"]
+    steps = _deploy_steps(rendered)
+    assert steps["pgsalt-restore-leader"][1]["tgt"] == "pg2"
+    assert steps["pgsalt-restore-leader"][1]["pillar"]["restore"] == {
+        "type": "time", "target": "2026-11-26 10:30:00+00"}
+    assert steps["pgsalt-restore-full-backup"][1]["tgt"] == "pg4"
+    # The replicas come after the new timeline's full backup, one at a time.
+    assert _requires(steps["pgsalt-restore-replica-pg1"][1]) == ["pgsalt-restore-full-backup"]
+    assert _requires(steps["pgsalt-restore-replica-pg3"][1]) == [
+        "pgsalt-restore-replica-pg1-old-data-removed"]
+    assert all(args.get("failhard") is True for _, args in steps.values())
+
+
+@pytest.mark.parametrize(("sls", "extra", "word"), [
+    ("orch.restore", {"restore": {"type": "xid", "target": "soon"}},
+     "restore:target: 'soon' is not a xid target"),
+    ("orch.backup", {"type": "weekly"}, "type: weekly is not a backup type"),
+])
+def test_backup_orchestrations_refuse_bad_input(render, sls, extra, word):
+    rendered = _orch(render, "demo", sls=sls, **extra)
+    _, text = _refusal(rendered)
+    assert word in text and "no host was touched" in text
+
+
+def test_backup_orchestrations_run_on_the_repository_host(render):
+    backup = _deploy_steps(_orch(render, "demo", sls="orch.backup", type="incr"))
+    assert backup == {"pgsalt-backup-incr": ("salt.function", {
+        "name": "pgsalt_backup.take", "tgt": "pg4", "tgt_type": "list",
+        "arg": ["demo", "incr"], "failhard": True})}
+    drill = _deploy_steps(_orch(render, "demo", sls="orch.restore_drill"))
+    assert drill["pgsalt-restore-drill"][1]["tgt"] == "pg4"
+    assert drill["pgsalt-restore-drill"][1]["kwarg"]["path"] == "/var/lib/pgbackrest-drill"
+    _, text = _refusal(_orch(render, "second", sls="orch.restore_drill"))
+    assert "pgsalt:clusters:second:pgbackrest" in text
