@@ -47,6 +47,8 @@ def test_deploy_took_a_full_backup_and_archiving_works(bed, demo):
     assert bed.sh(REPO, "stat", "-c", "%a %U:%G", "/etc/pgbackrest/pgbackrest.conf") == \
         "640 root:postgres\n"
     assert "cipher-pass" not in bed.sh("pg1", "cat", "/etc/pgbackrest/pgbackrest.conf")
+    shown = json.dumps(bed.salt(REPO, "state.apply", "pgbackrest.config", "test=True"))
+    assert "demo-repository-cipher-Vb7xQ2mT" not in shown
 
 
 def test_orch_backup_takes_the_type_asked_for(bed, demo):
