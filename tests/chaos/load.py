@@ -59,6 +59,15 @@ class Writer:
         self._thread.start()
         return self
 
+    def bulk(self, rows):
+        """Write ROWS padded rows in one transaction (about 100 bytes of WAL each), beside
+        the steady load: a way to put a replica that cannot stream further behind."""
+        with psycopg.connect(self.conninfo, autocommit=True,
+                             connect_timeout=self.connect_timeout) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS chaos_bulk (pad text)")
+            conn.execute("INSERT INTO chaos_bulk SELECT repeat('x', 100) "
+                         "FROM generate_series(1, %s)", (rows,))
+
     def stop(self):
         self._stop.set()
         self._thread.join(30)

@@ -9,25 +9,17 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "testbed"), str(HERE.parent / "bench")]
 
-from bed.cli import app_login  # noqa: E402
 from bed.client import Bed  # noqa: E402
 from report import OUT, write_section  # noqa: E402
 from scenarios import PROFILES, SCENARIOS, run, set_profile  # noqa: E402
 
-ADDRESSES = {"pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13"}
-
-
-def conninfo(host, port):
-    user, password, db = app_login("demo")
-    return (f"host={ADDRESSES[host]} port={port} dbname={db} user={user} "
-            f"password={password} application_name=chaos")
-
 
 def row(r):
     rto = "no recovery" if r["rto"] is None else f"{r['rto']:.1f} s"
+    notes = "; ".join(f"{k}: {v}" for k, v in r["notes"].items())
     return (f"| {r['scenario']} | {r['profile']} | {r['port']} | {rto} | {len(r['lost'])} | "
             f"{len(r['unexpected'])} | {len(r['split_brain'])} | {r['indeterminate']} | "
-            f"{r['failed']} | {r['acked']} |")
+            f"{r['failed']} | {r['acked']} | {r['victim']} → {r['new_leader']} | {notes} |")
 
 
 def write(rows, command):
@@ -37,7 +29,8 @@ def write(rows, command):
         "given port on a surviving host while the fault hits the primary; the checker reads "
         "every row back from the leader after the cluster healed. synchronous_mode is on.", "",
         "| scenario | profile | port | RTO | lost | unexpected | split-brain | indeterminate "
-        "| failed | acked |", "|---|---|---|---|---|---|---|---|---|---|", *rows])
+        "| failed | acked | victim → leader after | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows])
 
 
 def main():
@@ -50,8 +43,10 @@ def main():
     rows = []
     for profile in a.profile or sorted(PROFILES):
         for port in a.port or [5000, 6432]:
-            for scenario in a.scenario or sorted(SCENARIOS):
-                result = run(bed, scenario, profile, port, conninfo)
+            for scenario in a.scenario or list(SCENARIOS):
+                if port not in SCENARIOS[scenario].ports:
+                    continue
+                result = run(bed, scenario, profile, port)
                 print(result, flush=True)
                 rows.append(row(result))
     set_profile(bed, "default")

@@ -1,17 +1,36 @@
 """Break the deployed demo cluster while a client writes; heal it; report what happened.
 
-Each scenario returns the bed to a healthy cluster (one leader, streaming replicas)
-before it reports, so that the next one starts clean.
+A scenario names its victim (the primary, the sync standby, the client's balancer, ...),
+injects the fault and returns how to heal it. When a failover is expected, healing waits
+for a write that a new leader acknowledged; otherwise the fault is held for a while (and
+the scenario may watch the cluster meanwhile). Every scenario returns the bed to a healthy
+cluster (one leader, streaming replicas) before it reports, so that the next starts clean.
 """
 
+import dataclasses
 import time
 
+from bed.cli import app_login
 from checker import check
 from load import Writer, read_back
 
 MEMBERS = ("pg1", "pg2", "pg3")
+ADDRESSES = {"pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13"}
+REPOSITORY = "pg4"
 PROFILES = {"default": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
             "fast": {"ttl": 20, "loop_wait": 5, "retry_timeout": 5}}
+ETCD_PORTS = "2379,2380"
+PATRONI = "bin/patroni /etc/patroni"  # pkill -f pattern of the Patroni daemon
+
+
+def conninfo(hosts, port):
+    """The demo application's login through HOSTS' PORT (libpq tries them in order)."""
+    user, password, db = app_login("demo")
+    hosts = [hosts] if isinstance(hosts, str) else hosts
+    # A connection to a host that died gets no reset: without tcp_user_timeout the client
+    # would wait for TCP's own retransmission timeout (minutes) before it tried again.
+    return (f"host={','.join(ADDRESSES[h] for h in hosts)} port={port} dbname={db} "
+            f"user={user} password={password} application_name=chaos tcp_user_timeout=3000")
 
 
 def view(bed, asker):
@@ -21,76 +40,288 @@ def view(bed, asker):
     return {m["name"]: (m["role"], m["state"]) for m in cluster.get("members", [])}
 
 
-def leader(bed, members=MEMBERS):
+def _any_view(bed, members=MEMBERS):
     for asker in members:
         try:
             roles = view(bed, asker)
         except AssertionError:
             continue
-        for name, (role, state) in roles.items():
-            if role in ("leader", "primary", "master") and state == "running":
-                return name
+        if roles:
+            return roles
+    return {}
+
+
+def leader(bed, members=MEMBERS):
+    for name, (role, state) in _any_view(bed, members).items():
+        if role in ("leader", "primary", "master") and state == "running":
+            return name
     return None
 
 
 def healthy(bed):
     """One running leader and every other member streaming, as Patroni reports it."""
-    roles = view(bed, MEMBERS[0]) or view(bed, MEMBERS[1])
+    roles = _any_view(bed, MEMBERS[:2])
     leaders = [n for n, (r, s) in roles.items() if r in ("leader", "primary") and s == "running"]
     streaming = [n for n, (r, s) in roles.items() if s == "streaming"]
     return len(leaders) == 1 and len(streaming) == len(MEMBERS) - 1
 
 
-def set_profile(bed, name):
-    """Patroni's timing through its dynamic configuration (the DCS holds it)."""
+def set_dynamic(bed, patch):
+    """Patroni's dynamic configuration (the DCS holds it), e.g. a timing profile."""
     current = leader(bed)
-    result = bed.salt(current, "pgsalt_patroni.patch_config", f"patch={PROFILES[name]}")
+    result = bed.salt(current, "pgsalt_patroni.patch_config", f"patch={patch}")
     assert isinstance(result.get(current), dict), result
 
 
-def _power_loss(bed, victim):
-    bed.tb("kill", victim)
-    return lambda: bed.tb("start", victim)
+def set_profile(bed, name):
+    set_dynamic(bed, PROFILES[name])
 
 
-def _stop_patroni(bed, victim):
-    bed.sh(victim, "systemctl", "stop", "patroni")
-    return lambda: bed.sh(victim, "systemctl", "start", "patroni")
+@dataclasses.dataclass
+class Scenario:
+    """fault(bed, ctx) injects the fault and returns heal(); watch(bed, ctx) runs while a
+    fault without failover is held and returns notes; verify(bed, ctx) runs after healing
+    and returns notes (both raise AssertionError on a broken expectation)."""
+
+    fault: object
+    victim: str = "primary"  # primary | sync | replica | client
+    failover: bool = True
+    hold: float = 0
+    ports: tuple = (5000, 6432)
+    watch: object = None
+    verify: object = None
+    fallback: bool = False  # the client lists every balancer, its own first
+
+
+def _power_loss(bed, ctx):
+    bed.tb("kill", ctx["victim"])
+    return lambda: bed.tb("start", ctx["victim"])
+
+
+def _stop_patroni(bed, ctx):
+    bed.sh(ctx["victim"], "systemctl", "stop", "patroni")
+    return lambda: bed.sh(ctx["victim"], "systemctl", "start", "patroni")
+
+
+def _freeze_patroni(bed, ctx):
+    bed.sh(ctx["victim"], "pkill", "-STOP", "-f", PATRONI)
+    return lambda: bed.sh(ctx["victim"], "pkill", "-CONT", "-f", PATRONI)
+
+
+def _freeze_host(bed, ctx):
+    bed.tb("freeze", ctx["victim"])
+    return lambda: bed.tb("thaw", ctx["victim"])
+
+
+def _cut(bed, ctx):
+    bed.tb("cut", ctx["victim"])
+    return lambda: bed.tb("restore", ctx["victim"])
+
+
+def _cut_from_etcd(bed, ctx):
+    """The victim reaches no etcd member (its own is cut from its peers, so it has no
+    quorum either) while PostgreSQL and Patroni's API still reach the replicas."""
+    for other in MEMBERS:
+        if other != ctx["victim"]:
+            bed.tb("partition", ctx["victim"], other, "--ports", ETCD_PORTS)
+    return lambda: bed.tb("heal", ctx["victim"])
+
+
+def _etcd_member_then_leader(bed, ctx):
+    """etcd loses a follower, gets it back, then loses its leader."""
+    etcd_leader = bed.salt("pg1", "pgsalt_etcd.leader")["pg1"]
+    follower = next(m for m in MEMBERS if m != etcd_leader)
+    bed.sh(follower, "systemctl", "stop", "etcd")
+    time.sleep(ctx["hold"] / 2)
+    bed.sh(follower, "systemctl", "start", "etcd")
+    bed.sh(etcd_leader, "systemctl", "stop", "etcd")
+    ctx["notes"]["etcd"] = f"stopped follower {follower}, then leader {etcd_leader}"
+    return lambda: bed.sh(etcd_leader, "systemctl", "start", "etcd")
+
+
+def _etcd_quorum(failsafe):
+    def fault(bed, ctx):
+        set_dynamic(bed, {"failsafe_mode": failsafe})
+        # The leader publishes the members it may keep serving with on its next loop.
+        time.sleep(ctx["profile"]["loop_wait"] + 2)
+        lost = [m for m in MEMBERS if m != ctx["victim"]]
+        for member in lost:
+            bed.sh(member, "systemctl", "stop", "etcd")
+
+        def heal():
+            for member in lost:
+                bed.sh(member, "systemctl", "start", "etcd")
+            bed.wait("etcd back", lambda: leader(bed), timeout=120)
+            set_dynamic(bed, {"failsafe_mode": False})
+        return heal
+    return fault
+
+
+def _writes_during_hold(bed, ctx):
+    """How many writes were acknowledged while the fault was held."""
+    time.sleep(ctx["hold"])
+    held = [a for a in list(ctx["writer"].attempts)
+            if a.outcome == "ack" and a.started > ctx["fault_at"] + 1]
+    return {"acked_during_fault": len(held)}
+
+
+def _expect_writes(minimum):
+    def watch(bed, ctx):
+        notes = _writes_during_hold(bed, ctx)
+        assert notes["acked_during_fault"] >= minimum, notes
+        return notes
+    return watch
+
+
+def _expect_no_writes(bed, ctx):
+    notes = _writes_during_hold(bed, ctx)
+    late = [a for a in list(ctx["writer"].attempts)
+            if a.outcome == "ack" and a.started > ctx["fault_at"] + ctx["profile"]["ttl"]]
+    assert not late, f"{len(late)} writes acknowledged without a DCS quorum"
+    return notes
+
+
+def _restart_balancer(bed, ctx):
+    service = "pgbouncer" if ctx["port"] == 6432 else "haproxy"
+    bed.sh(ctx["victim"], "systemctl", "restart", service)
+    ctx["notes"]["restarted"] = service
+    return lambda: None
+
+
+def _laggard(bed, ctx):
+    """The async replica falls behind (cut from the primary's PostgreSQL and from the
+    repository), then the primary and the sync standby die together: the laggard is all
+    that is left, and it must not be promoted."""
+    laggard = ctx["async"]
+    bed.tb("partition", laggard, ctx["leader"], "--ports", "5432")
+    bed.tb("partition", laggard, REPOSITORY)
+    ctx["writer"].bulk(20000)  # about 2 MB of WAL: above maximum_lag_on_failover (1 MB)
+    time.sleep(2)
+    for host in (ctx["leader"], ctx["sync"]):
+        bed.tb("kill", host)
+
+    def heal():
+        for host in (ctx["leader"], ctx["sync"]):
+            bed.tb("start", host)
+        bed.tb("heal", laggard)
+    return heal
+
+
+def _laggard_stays_a_replica(bed, ctx):
+    deadline = time.monotonic() + ctx["hold"]
+    while time.monotonic() < deadline:
+        roles = view(bed, ctx["async"])
+        role = roles.get(ctx["async"], ("?", "?"))[0]
+        assert role not in ("leader", "primary", "master"), f"laggard promoted: {roles}"
+        time.sleep(2)
+    return {"laggard": f"{ctx['async']} stayed {role}"}
+
+
+def _cut_and_diverge(bed, ctx):
+    """The primary is cut off, then commits a row locally (synchronous_commit = local): WAL
+    that no other server has. After the failover it must rewind and drop that row."""
+    victim = ctx["victim"]
+    bed.sh(victim, "psql", "-U", "postgres", "-d", "app", "-XAqc",
+           "CREATE TABLE IF NOT EXISTS chaos_divergent (note text)")
+    bed.wait("the table on every replica", lambda: all(
+        bed.sh(m, "psql", "-U", "postgres", "-d", "app", "-XAtqc",
+               "SELECT to_regclass('chaos_divergent') IS NOT NULL").strip() == "t"
+        for m in MEMBERS), timeout=30)
+    bed.tb("cut", victim)
+    bed.sh(victim, "psql", "-U", "postgres", "-d", "app", "-XAqc",
+           "SET synchronous_commit = local; INSERT INTO chaos_divergent VALUES ('diverged')")
+    ctx["since"] = bed.sh(victim, "date", "+%Y-%m-%d %H:%M:%S").strip()
+    return lambda: bed.tb("restore", victim)
+
+
+def _rejoined_by_rewind(bed, ctx):
+    victim = ctx["victim"]
+    rows = bed.sh(victim, "psql", "-U", "postgres", "-d", "app", "-XAtqc",
+                  "SELECT count(*) FROM chaos_divergent").strip()
+    assert rows == "0", f"{victim} kept the divergent row"
+    log = bed.sh(victim, "journalctl", "-u", "patroni", "--since", ctx["since"], "--no-pager")
+    assert "pg_rewind" in log, "no pg_rewind in the old primary's log"
+    bed.sh(victim, "psql", "-U", "postgres", "-d", "app", "-XAqc", "DROP TABLE chaos_divergent")
+    return {"rejoin": "pg_rewind; divergent row gone"}
 
 
 SCENARIOS = {
-    "primary-power-loss": _power_loss,
-    "primary-patroni-stop": _stop_patroni,
+    "primary-power-loss": Scenario(_power_loss),
+    "primary-patroni-stop": Scenario(_stop_patroni),
+    "primary-patroni-frozen": Scenario(_freeze_patroni),
+    "primary-host-frozen": Scenario(_freeze_host),
+    "primary-cut": Scenario(_cut),
+    "primary-cut-from-etcd": Scenario(_cut_from_etcd),
+    "etcd-member-then-leader-loss": Scenario(_etcd_member_then_leader, failover=False, hold=20,
+                                             watch=_expect_writes(100)),
+    "etcd-quorum-loss-failsafe-off": Scenario(_etcd_quorum(False), failover=False, hold=45,
+                                              watch=_expect_no_writes),
+    "etcd-quorum-loss-failsafe-on": Scenario(_etcd_quorum(True), failover=False, hold=45,
+                                             watch=_expect_writes(300)),
+    "sync-standby-power-loss": Scenario(_power_loss, victim="sync", failover=False, hold=30,
+                                        watch=_expect_writes(100)),
+    "balancer-power-loss": Scenario(_power_loss, victim="client", failover=False, hold=20,
+                                    watch=_expect_writes(100), fallback=True),
+    "balancer-restart": Scenario(_restart_balancer, victim="client", failover=False, hold=10,
+                                 watch=_expect_writes(50)),
+    "laggard-not-promoted": Scenario(_laggard, failover=False, hold=45,
+                                     watch=_laggard_stays_a_replica),
+    "old-primary-rewinds": Scenario(_cut_and_diverge, verify=_rejoined_by_rewind),
 }
 
 
-def run(bed, scenario, profile="default", port=5000, conninfo=None, settle=5):
-    """Run SCENARIO against the primary; returns the checker's result plus timings."""
-    bed.wait("a healthy cluster", lambda: healthy(bed), timeout=180)
+def _roles(bed):
+    roles = _any_view(bed)
+    lead = next(n for n, (r, _) in roles.items() if r in ("leader", "primary"))
+    sync = next((n for n, (r, _) in roles.items() if r == "sync_standby"), None)
+    other = next(n for n in MEMBERS if n not in (lead, sync))
+    return lead, sync, other
+
+
+def run(bed, name, profile="default", port=5000, settle=5):
+    """Run scenario NAME; returns the checker's result plus what the scenario noted."""
+    scenario = SCENARIOS[name]
+    bed.wait("a healthy cluster", lambda: healthy(bed), timeout=240, interval=2)
     set_profile(bed, profile)
-    victim = leader(bed)
-    client_host = next(m for m in MEMBERS if m != victim)
-    info = conninfo(client_host, port)
+    lead, sync, other = _roles(bed)
+    victim = {"primary": lead, "sync": sync, "replica": other, "client": other}[
+        scenario.victim]
+    # The client writes through a balancer the fault spares, unless it is the target.
+    client = victim if scenario.victim == "client" else next(
+        m for m in (other, sync, lead) if m != victim and m is not None)
+    hosts = [client] + ([m for m in MEMBERS if m != client] if scenario.fallback else [])
+    info = conninfo(hosts, port)
     writer = Writer(info)
     writer.prepare()
     writer.start()
     time.sleep(settle)
-    fault_at = time.time()
-    victim_addr = bed.status()[victim]["address"]
-    heal = SCENARIOS[scenario](bed, victim)
+    ctx = {"victim": victim, "leader": lead, "sync": sync, "async": other, "port": port,
+           "hold": scenario.hold, "writer": writer, "profile": PROFILES[profile], "notes": {}}
+    ctx["fault_at"] = fault_at = time.time()
+    victim_addr = ADDRESSES[victim]
+    heal = scenario.fault(bed, ctx)
     try:
-        # Healing waits for a write that started after the fault and that another
-        # server acknowledged: the victim must not be back before the failover is done.
-        bed.wait("a write acknowledged by a new leader",
-                 lambda: any(a.outcome == "ack" and a.started > fault_at
-                             and a.addr != victim_addr for a in list(writer.attempts)),
-                 timeout=150, interval=0.5)
+        if scenario.failover:
+            # Healing waits for a write that started after the fault and that another
+            # server acknowledged: the victim must not be back before the failover is done.
+            bed.wait("a write acknowledged by a new leader",
+                     lambda: any(a.outcome == "ack" and a.started > fault_at
+                                 and a.addr != victim_addr for a in list(writer.attempts)),
+                     timeout=150, interval=0.5)
+        elif scenario.watch:
+            ctx["notes"].update(scenario.watch(bed, ctx))
+        else:
+            time.sleep(scenario.hold)
     finally:
         heal()
-    bed.wait("the cluster healthy again", lambda: healthy(bed), timeout=240, interval=2)
-    time.sleep(2)
+    bed.wait("the cluster healthy again", lambda: healthy(bed), timeout=300, interval=2)
+    bed.wait("a write acknowledged after healing",
+             lambda: any(a.outcome == "ack" and a.started > time.time() - 5
+                         for a in list(writer.attempts)), timeout=60, interval=0.5)
+    if scenario.verify:
+        ctx["notes"].update(scenario.verify(bed, ctx))
     attempts = writer.stop()
-    result = check(attempts, read_back(info), fault_at)
-    result.update(scenario=scenario, profile=profile, port=port, victim=victim,
-                  new_leader=leader(bed))
+    result = check(attempts, read_back(conninfo(MEMBERS, 5000)), fault_at)
+    result.update(scenario=name, profile=profile, port=port, victim=victim,
+                  new_leader=leader(bed), notes=ctx["notes"])
     return result

@@ -69,9 +69,14 @@ def _one(verb):
 
 def cmd_partition(a):
     h, peer = bed.host(a.node), bed.host(a.peer)
+    # With --ports only those TCP ports are cut, in both directions (as client or server).
+    ports = f"{{ {a.ports} }}" if a.ports else None
+    match_in = [f"tcp dport {ports}", f"tcp sport {ports}"] if ports else [""]
+    rules_in = " ".join(f"ip saddr {peer.address} {m} drop;" for m in match_in)
+    rules_out = " ".join(f"ip daddr {peer.address} {m} drop;" for m in match_in)
     rules = (f"table inet bedpart {{\n chain in {{ type filter hook input priority -10; "
-             f"ip saddr {peer.address} drop; }}\n chain out {{ type filter hook output "
-             f"priority -10; ip daddr {peer.address} drop; }}\n}}\n")
+             f"{rules_in} }}\n chain out {{ type filter hook output priority -10; "
+             f"{rules_out} }}\n}}\n")
     h.netns("nft", "-f", "-", input=rules)
 
 
@@ -153,9 +158,10 @@ def parser():
         s = sub.add_parser(verb, help=help_)
         s.add_argument("node")
         s.set_defaults(fn=_one(verb))
-    s = sub.add_parser("partition", help="cut NODE from PEER only")
+    s = sub.add_parser("partition", help="cut NODE from PEER only (again for more peers)")
     s.add_argument("node")
     s.add_argument("peer")
+    s.add_argument("--ports", help="only these TCP ports, comma-separated (e.g. 2379,2380)")
     s.set_defaults(fn=cmd_partition)
     s = sub.add_parser("add", help="new bare hosts join the bed")
     s.add_argument("node", nargs="+")
