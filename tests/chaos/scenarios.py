@@ -34,7 +34,8 @@ def conninfo(hosts, port):
 
 
 def view(bed, asker):
-    cluster = bed.salt(asker, "pgsalt_patroni.cluster")[asker]
+    """Patroni's members as ASKER sees them; {} when ASKER does not answer."""
+    cluster = bed.salt(asker, "pgsalt_patroni.cluster").get(asker)
     if not isinstance(cluster, dict):
         return {}
     return {m["name"]: (m["role"], m["state"]) for m in cluster.get("members", [])}
@@ -77,11 +78,18 @@ def set_profile(bed, name):
     set_dynamic(bed, PROFILES[name])
 
 
+def undo(ctx, fn, *args, **kwargs):
+    """Register how to heal what a fault is about to break; healing runs them in reverse,
+    also when the fault itself fails halfway."""
+    ctx["undo"].append(lambda: fn(*args, **kwargs))
+
+
 @dataclasses.dataclass
 class Scenario:
-    """fault(bed, ctx) injects the fault and returns heal(); watch(bed, ctx) runs while a
-    fault without failover is held and returns notes; verify(bed, ctx) runs after healing
-    and returns notes (both raise AssertionError on a broken expectation)."""
+    """fault(bed, ctx) injects the fault, registering each undo step first; watch(bed, ctx)
+    runs while a fault without failover is held and returns notes; verify(bed, ctx) runs
+    after healing and returns notes (both raise AssertionError on a broken expectation).
+    via: the host whose balancer the client uses first (default: one the fault spares)."""
 
     fault: object
     victim: str = "primary"  # primary | sync | replica | client
@@ -91,69 +99,68 @@ class Scenario:
     watch: object = None
     verify: object = None
     fallback: bool = False  # the client lists every balancer, its own first
+    via: str = None
 
 
 def _power_loss(bed, ctx):
+    undo(ctx, bed.tb, "start", ctx["victim"])
     bed.tb("kill", ctx["victim"])
-    return lambda: bed.tb("start", ctx["victim"])
 
 
 def _stop_patroni(bed, ctx):
+    undo(ctx, bed.sh, ctx["victim"], "systemctl", "start", "patroni")
     bed.sh(ctx["victim"], "systemctl", "stop", "patroni")
-    return lambda: bed.sh(ctx["victim"], "systemctl", "start", "patroni")
 
 
 def _freeze_patroni(bed, ctx):
+    undo(ctx, bed.sh, ctx["victim"], "pkill", "-CONT", "-f", PATRONI)
     bed.sh(ctx["victim"], "pkill", "-STOP", "-f", PATRONI)
-    return lambda: bed.sh(ctx["victim"], "pkill", "-CONT", "-f", PATRONI)
 
 
 def _freeze_host(bed, ctx):
+    undo(ctx, bed.tb, "thaw", ctx["victim"])
     bed.tb("freeze", ctx["victim"])
-    return lambda: bed.tb("thaw", ctx["victim"])
 
 
 def _cut(bed, ctx):
+    undo(ctx, bed.tb, "restore", ctx["victim"])
     bed.tb("cut", ctx["victim"])
-    return lambda: bed.tb("restore", ctx["victim"])
 
 
 def _cut_from_etcd(bed, ctx):
     """The victim reaches no etcd member (its own is cut from its peers, so it has no
     quorum either) while PostgreSQL and Patroni's API still reach the replicas."""
+    undo(ctx, bed.tb, "heal", ctx["victim"])
     for other in MEMBERS:
         if other != ctx["victim"]:
             bed.tb("partition", ctx["victim"], other, "--ports", ETCD_PORTS)
-    return lambda: bed.tb("heal", ctx["victim"])
 
 
 def _etcd_member_then_leader(bed, ctx):
     """etcd loses a follower, gets it back, then loses its leader."""
     etcd_leader = bed.salt("pg1", "pgsalt_etcd.leader")["pg1"]
     follower = next(m for m in MEMBERS if m != etcd_leader)
+    undo(ctx, bed.sh, follower, "systemctl", "start", "etcd")
     bed.sh(follower, "systemctl", "stop", "etcd")
     time.sleep(ctx["hold"] / 2)
     bed.sh(follower, "systemctl", "start", "etcd")
+    undo(ctx, bed.sh, etcd_leader, "systemctl", "start", "etcd")
     bed.sh(etcd_leader, "systemctl", "stop", "etcd")
     ctx["notes"]["etcd"] = f"stopped follower {follower}, then leader {etcd_leader}"
-    return lambda: bed.sh(etcd_leader, "systemctl", "start", "etcd")
 
 
 def _etcd_quorum(failsafe):
     def fault(bed, ctx):
+        undo(ctx, set_dynamic, bed, {"failsafe_mode": False})
         set_dynamic(bed, {"failsafe_mode": failsafe})
         # The leader publishes the members it may keep serving with on its next loop.
         time.sleep(ctx["profile"]["loop_wait"] + 2)
-        lost = [m for m in MEMBERS if m != ctx["victim"]]
-        for member in lost:
-            bed.sh(member, "systemctl", "stop", "etcd")
-
-        def heal():
-            for member in lost:
-                bed.sh(member, "systemctl", "start", "etcd")
-            bed.wait("etcd back", lambda: leader(bed), timeout=120)
-            set_dynamic(bed, {"failsafe_mode": False})
-        return heal
+        undo(ctx, bed.wait, "etcd back", lambda: leader(bed), timeout=120)
+        ctx["quorum_lost_at"] = time.time()
+        for member in MEMBERS:
+            if member != ctx["victim"]:
+                undo(ctx, bed.sh, member, "systemctl", "start", "etcd")
+                bed.sh(member, "systemctl", "stop", "etcd")
     return fault
 
 
@@ -175,8 +182,9 @@ def _expect_writes(minimum):
 
 def _expect_no_writes(bed, ctx):
     notes = _writes_during_hold(bed, ctx)
-    late = [a for a in list(ctx["writer"].attempts)
-            if a.outcome == "ack" and a.started > ctx["fault_at"] + ctx["profile"]["ttl"]]
+    # Without failsafe_mode the leader may serve until its lease (ttl) runs out, no longer.
+    deadline = ctx["quorum_lost_at"] + ctx["profile"]["ttl"]
+    late = [a for a in list(ctx["writer"].attempts) if a.outcome == "ack" and a.started > deadline]
     assert not late, f"{len(late)} writes acknowledged without a DCS quorum"
     return notes
 
@@ -185,7 +193,6 @@ def _restart_balancer(bed, ctx):
     service = "pgbouncer" if ctx["port"] == 6432 else "haproxy"
     bed.sh(ctx["victim"], "systemctl", "restart", service)
     ctx["notes"]["restarted"] = service
-    return lambda: None
 
 
 def _laggard(bed, ctx):
@@ -193,18 +200,14 @@ def _laggard(bed, ctx):
     repository), then the primary and the sync standby die together: the laggard is all
     that is left, and it must not be promoted."""
     laggard = ctx["async"]
+    undo(ctx, bed.tb, "heal", laggard)
     bed.tb("partition", laggard, ctx["leader"], "--ports", "5432")
     bed.tb("partition", laggard, REPOSITORY)
     ctx["writer"].bulk(20000)  # about 2 MB of WAL: above maximum_lag_on_failover (1 MB)
     time.sleep(2)
     for host in (ctx["leader"], ctx["sync"]):
+        undo(ctx, bed.tb, "start", host)
         bed.tb("kill", host)
-
-    def heal():
-        for host in (ctx["leader"], ctx["sync"]):
-            bed.tb("start", host)
-        bed.tb("heal", laggard)
-    return heal
 
 
 def _laggard_stays_a_replica(bed, ctx):
@@ -227,11 +230,11 @@ def _cut_and_diverge(bed, ctx):
         bed.sh(m, "psql", "-U", "postgres", "-d", "app", "-XAtqc",
                "SELECT to_regclass('chaos_divergent') IS NOT NULL").strip() == "t"
         for m in MEMBERS), timeout=30)
+    undo(ctx, bed.tb, "restore", victim)
     bed.tb("cut", victim)
     bed.sh(victim, "psql", "-U", "postgres", "-d", "app", "-XAqc",
            "SET synchronous_commit = local; INSERT INTO chaos_divergent VALUES ('diverged')")
     ctx["since"] = bed.sh(victim, "date", "+%Y-%m-%d %H:%M:%S").strip()
-    return lambda: bed.tb("restore", victim)
 
 
 def _rejoined_by_rewind(bed, ctx):
@@ -241,7 +244,8 @@ def _rejoined_by_rewind(bed, ctx):
     assert rows == "0", f"{victim} kept the divergent row"
     log = bed.sh(victim, "journalctl", "-u", "patroni", "--since", ctx["since"], "--no-pager")
     assert "pg_rewind" in log, "no pg_rewind in the old primary's log"
-    bed.sh(victim, "psql", "-U", "postgres", "-d", "app", "-XAqc", "DROP TABLE chaos_divergent")
+    bed.sh(leader(bed), "psql", "-U", "postgres", "-d", "app", "-XAqc",
+           "DROP TABLE chaos_divergent")
     return {"rejoin": "pg_rewind; divergent row gone"}
 
 
@@ -264,8 +268,8 @@ SCENARIOS = {
                                     watch=_expect_writes(100), fallback=True),
     "balancer-restart": Scenario(_restart_balancer, victim="client", failover=False, hold=10,
                                  watch=_expect_writes(50)),
-    "laggard-not-promoted": Scenario(_laggard, failover=False, hold=45,
-                                     watch=_laggard_stays_a_replica),
+    "laggard-not-promoted": Scenario(_laggard, failover=False, hold=45, via="sync",
+                                     fallback=True, watch=_laggard_stays_a_replica),
     "old-primary-rewinds": Scenario(_cut_and_diverge, verify=_rejoined_by_rewind),
 }
 
@@ -287,20 +291,30 @@ def run(bed, name, profile="default", port=5000, settle=5):
     victim = {"primary": lead, "sync": sync, "replica": other, "client": other}[
         scenario.victim]
     # The client writes through a balancer the fault spares, unless it is the target.
-    client = victim if scenario.victim == "client" else next(
-        m for m in (other, sync, lead) if m != victim and m is not None)
+    client = {"sync": sync, None: victim if scenario.victim == "client" else next(
+        m for m in (other, sync, lead) if m != victim and m is not None)}[scenario.via]
     hosts = [client] + ([m for m in MEMBERS if m != client] if scenario.fallback else [])
-    info = conninfo(hosts, port)
-    writer = Writer(info)
-    writer.prepare()
-    writer.start()
-    time.sleep(settle)
     ctx = {"victim": victim, "leader": lead, "sync": sync, "async": other, "port": port,
-           "hold": scenario.hold, "writer": writer, "profile": PROFILES[profile], "notes": {}}
-    ctx["fault_at"] = fault_at = time.time()
-    victim_addr = ADDRESSES[victim]
-    heal = scenario.fault(bed, ctx)
+           "hold": scenario.hold, "profile": PROFILES[profile], "notes": {}, "undo": [],
+           "writer": Writer(conninfo(hosts, port))}
+    ctx["writer"].prepare()
+    ctx["writer"].start()
     try:
+        time.sleep(settle)
+        result = _inject_and_heal(bed, scenario, ctx)
+    finally:
+        ctx["writer"].stop()
+    result.update(scenario=name, profile=profile, port=port, victim=victim,
+                  new_leader=leader(bed), notes=ctx["notes"])
+    return result
+
+
+def _inject_and_heal(bed, scenario, ctx):
+    writer = ctx["writer"]
+    ctx["fault_at"] = fault_at = time.time()
+    victim_addr = ADDRESSES[ctx["victim"]]
+    try:
+        scenario.fault(bed, ctx)
         if scenario.failover:
             # Healing waits for a write that started after the fault and that another
             # server acknowledged: the victim must not be back before the failover is done.
@@ -313,15 +327,12 @@ def run(bed, name, profile="default", port=5000, settle=5):
         else:
             time.sleep(scenario.hold)
     finally:
-        heal()
+        for step in reversed(ctx["undo"]):
+            step()
     bed.wait("the cluster healthy again", lambda: healthy(bed), timeout=300, interval=2)
     bed.wait("a write acknowledged after healing",
              lambda: any(a.outcome == "ack" and a.started > time.time() - 5
                          for a in list(writer.attempts)), timeout=60, interval=0.5)
     if scenario.verify:
         ctx["notes"].update(scenario.verify(bed, ctx))
-    attempts = writer.stop()
-    result = check(attempts, read_back(conninfo(MEMBERS, 5000)), fault_at)
-    result.update(scenario=name, profile=profile, port=port, victim=victim,
-                  new_leader=leader(bed), notes=ctx["notes"])
-    return result
+    return check(writer.stop(), read_back(conninfo(MEMBERS, 5000)), fault_at)
