@@ -7,6 +7,7 @@ made here, in Python, so that the templates only print what they are given.
 
 import os
 import shlex
+import shutil
 import sys
 
 from salt.exceptions import CommandExecutionError
@@ -91,6 +92,13 @@ def minion_pip():
         salt pg1 pgsalt.minion_pip
     """
     return os.path.join(os.path.dirname(sys.executable), "pip")
+
+
+def _salt_call():
+    """The salt-call of the Python that runs this minion (a venv, as on the test bed), else
+    the one on PATH (Salt's onedir packages link it into /usr/bin)."""
+    own = os.path.join(os.path.dirname(sys.executable), "salt-call")
+    return own if os.path.isfile(own) else shutil.which("salt-call") or "salt-call"
 
 
 def _addr(c, member):
@@ -389,4 +397,59 @@ def pgbackrest_patroni(c):
         "create_replica_methods": ["pgbackrest", "basebackup"],
         "pgbackrest": {"command": f"{command} --delta restore", "keep_data": True,
                        "no_params": True},
+    }
+
+
+KEEPALIVED_DIR = "/etc/keepalived"
+
+
+def keepalived_config(c):
+    """Keepalived's config for this balancer, as the template prints it: one VRRP instance
+    for the cluster's VIP, in unicast to the other balancers, that gives the VIP up when the
+    local HAProxy stops answering and tells the Salt master of every state change.
+
+    Every host starts as BACKUP and the election decides; priorities are pillar's
+    ``vip:priority`` or 200, 199, ... for the balancers in id order. The validator checks
+    the VIP against pillar's addresses; this checks it against the mine's as well.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.keepalived_config "$(...)"
+    """
+    vip, hp, me, own = c["vip"], c["haproxy"], c["me"], c["my"]["address"]
+    balancers = c["balancer_members"]
+    if vip["address"] is None or me not in balancers:
+        raise CommandExecutionError(
+            f"pgsalt:clusters:{c['name']}: Keepalived runs on the balancers of a cluster "
+            f"with a vip:address; {me} is not one")
+    taken = sorted(m for m in c["members"] if _addr(c, m) == vip["address"])
+    if taken:
+        raise CommandExecutionError(
+            f"pgsalt:clusters:{c['name']}:vip:address: {vip['address']} is the address of "
+            f"member {taken[0]}; expected an address no host has")
+    priority = {m: 200 - index for index, m in enumerate(balancers)}
+    priority.update(vip["priority"])
+    scripts = {"check": f"{KEEPALIVED_DIR}/pgsalt-check-haproxy",
+               "notify": f"{KEEPALIVED_DIR}/pgsalt-notify"}
+    check = c["keepalived"]["check"]
+    return {
+        "router_id": me,
+        "instance": f"pgsalt_{c['name']}",
+        "interface": vip["interface"],
+        "virtual_router_id": vip["virtual_router_id"],
+        "priority": priority[me],
+        "advert_int": vip["advert_int"],
+        "preempt": vip["preempt"],
+        "unicast_src_ip": own,
+        "unicast_peers": [_addr(c, m) for m in balancers if m != me],
+        "password": vip["password"],
+        # A host address of its own, beside the interface's: no route or subnet changes.
+        "address": f"{vip['address']}/32",
+        "check": {"name": "pgsalt_haproxy",
+                  "command": f"{scripts['check']} {own} {hp['stats_port']} {hp['monitor_uri']}",
+                  **{key: check[key] for key in ("interval", "timeout", "fall", "rise")}},
+        "notify": f"{scripts['notify']} {_salt_call()} {c['name']} {vip['address']} {me}",
+        "scripts": scripts,
     }

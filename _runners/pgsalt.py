@@ -5,7 +5,8 @@ import salt.key
 import salt.pillar
 import salt.utils.yaml
 
-COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest")
+COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest",
+              "keepalived")
 
 
 def _defaults(saltenv):

@@ -18,7 +18,7 @@ import urllib.parse
 __all__ = ["merge", "defaults_for", "resolve", "find_cluster", "validate", "plan",
            "restore_plan", "restore_command"]
 
-COMPONENTS = ("etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest")
+COMPONENTS = ("etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest", "keepalived")
 ROLES = ("dcs", "db", "balancer", "backup", "monitor")
 MEMBER_KEYS = ("roles", "address")
 ROLE_KEYS = (
@@ -49,7 +49,7 @@ ROLE_PORTS = {
 # stops there and the checks of members, roles, databases and profiles take over.
 OPEN_MAPS = {
     ("members",), ("roles",), ("databases",), ("postgresql", "parameters"),
-    ("patroni", "profiles"), ("pgbackrest", "schedule"),
+    ("patroni", "profiles"), ("pgbackrest", "schedule"), ("vip", "priority"),
 }
 REPOSITORY_TYPES = ("tls", "posix")
 CIPHERS = ("none", "aes-256-cbc")
@@ -58,6 +58,8 @@ BACKUP_TYPES = ("full", "diff", "incr")
 RETENTION_TYPES = ("count", "time")
 RESTORE_TYPES = ("latest", "time", "lsn", "xid", "name", "immediate")
 RESTORE_KEYS = ("type", "target", "leader")
+# What keepalived.conf takes unquoted in a VRRP password.
+VRRP_PASSWORD = re.compile(r"[A-Za-z0-9._+=@%:,/~^-]+")
 
 
 def merge(base, *overrides):
@@ -154,7 +156,7 @@ def _resolve_one(name, clusters, defaults, osfinger, addresses):
     cluster["name"] = name
     if cluster.get("scope") is None:
         cluster["scope"] = name
-    for key in ("etcd", "postgresql", "patroni", "dcs", "pgbackrest", "tls"):
+    for key in ("etcd", "postgresql", "patroni", "dcs", "pgbackrest", "tls", "vip"):
         _section(cluster, key)
     if cluster["etcd"].get("token") is None:
         cluster["etcd"]["token"] = name
@@ -241,6 +243,7 @@ def validate(clusters, name=None, defaults=None, known_minions=None):
     _check_patroni(cluster, path, errors)
     _check_postgresql(cluster, path, errors)
     _check_backup(cluster, path, errors)
+    _check_vip(clusters, name, cluster, path, errors)
     return errors
 
 
@@ -248,7 +251,8 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
     """Validate cluster NAME and say who does what: the plan an orchestration follows.
 
     Returns ``{"cluster", "errors"}`` when the pillar is refused, else also the sorted
-    minion ids ``members``, ``dcs``, ``db`` and ``balancer``, and ``dcs_cluster``.
+    minion ids ``members``, ``dcs``, ``db`` and ``balancer``, ``dcs_cluster``, and ``vip``
+    (the virtual IP's address, None without one).
     """
     errors = validate(clusters, name, defaults, known_minions)
     if errors:
@@ -265,6 +269,7 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
         "dcs_cluster": resolved["dcs"].get("cluster"),
         "backup": _backup_plan(resolved),
         "network": resolved.get("network"),
+        "vip": resolved["vip"].get("address"),
         "tls": {key: _mapping(resolved.get("tls")).get(key) for key in ("days", "renew_days")},
     }
 
@@ -789,6 +794,119 @@ def _check_retention(retention, here, errors):
         if not (_is_int(value) and value > 0):
             errors.append(f"{here}:{key}: {value!r} keeps nothing; expected a positive int "
                           "(backups, or days for full with full_type: time)")
+
+
+def _check_vip(clusters, name, cluster, path, errors):
+    """The virtual IP, when vip:address is set: where it lives, and what Keepalived needs."""
+    vip, here = cluster["vip"], f"{path}:vip"
+    address = vip.get("address")
+    if address is None:
+        given = [key for key in ("interface", "virtual_router_id", "password")
+                 if vip.get(key) is not None]
+        if given:
+            errors.append(f"{here}:address: missing, but vip:{', vip:'.join(given)} set; "
+                          "expected the virtual IP, or no vip settings")
+        return
+    try:
+        ip = ipaddress.IPv4Address(address if isinstance(address, str) else None)
+    except ValueError:
+        errors.append(f"{here}:address: {address!r} is not an IPv4 address; expected e.g. "
+                      "10.77.0.250 (VRRPv2, which has authentication, is IPv4 only)")
+        ip = None
+    network = _network(cluster.get("network"))
+    if ip is not None and network is not None and ip not in network:
+        errors.append(f"{here}:address: {address} is not inside {path}:network "
+                      f"({cluster['network']}); expected an address in it")
+    for mid, spec in sorted(cluster["members"].items(), key=lambda item: str(item[0])):
+        if ip is not None and spec["address"] == str(ip):
+            errors.append(f"{here}:address: {address} is the address of member {mid}; expected "
+                          "an address no host has")
+    balancers = cluster["balancer_members"]
+    if len(balancers) < 2:
+        errors.append(f"{here}:address: a virtual IP moves between balancers and "
+                      f"{len(balancers)} member(s) have role balancer "
+                      f"({', '.join(map(str, balancers)) or 'none'}); expected at least 2")
+    interface = vip.get("interface")
+    if interface is None:
+        errors.append(f"{here}:interface: missing; expected the network interface that holds "
+                      "the members' addresses, e.g. eth0")
+    elif not (isinstance(interface, str) and re.fullmatch(r"[^\s/:]{1,15}", interface)):
+        errors.append(f"{here}:interface: {interface!r} is not an interface name; expected "
+                      "e.g. eth0")
+    _check_router_id(clusters, name, cluster, here, errors)
+    _check_vrrp_password(vip.get("password"), f"{here}:password", errors)
+    _check_vrrp_tuning(cluster, path, errors)
+
+
+def _check_vrrp_tuning(cluster, path, errors):
+    vip, here, balancers = cluster["vip"], f"{path}:vip", cluster["balancer_members"]
+    advert = vip.get("advert_int", 1)
+    if not (_is_int(advert) and 1 <= advert <= 255):
+        errors.append(f"{here}:advert_int: {advert!r} is not an advert interval; expected an "
+                      "int from 1 to 255 (seconds)")
+    if not isinstance(vip.get("preempt", False), bool):
+        errors.append(f"{here}:preempt: must be true or false, not {_kind(vip['preempt'])}")
+    priority = vip.get("priority", {})
+    if not isinstance(priority, dict):
+        errors.append(f"{here}:priority: must be a mapping of balancers, not {_kind(priority)}")
+        priority = {}
+    for mid, value in priority.items():
+        if mid not in balancers:
+            errors.append(f"{here}:priority:{mid}: not a member with role balancer "
+                          f"(accepted: {_names(balancers) or 'none'})")
+        elif not (_is_int(value) and 1 <= value <= 254):
+            errors.append(f"{here}:priority:{mid}: {value!r} is not a VRRP priority; expected "
+                          "an int from 1 to 254")
+    check = _mapping(_mapping(cluster.get("keepalived")).get("check"))
+    for key, value in check.items():
+        if not (_is_int(value) and value > 0):
+            errors.append(f"{path}:keepalived:check:{key}: {value!r} must be a positive int")
+
+
+def _check_vrrp_password(password, here, errors):
+    """VRRPv2 PASS authentication carries 8 characters, in clear in every advert: it keeps
+    a stray router with the same id out, not anyone who reads the network."""
+    if password is None:
+        errors.append(f"{here}: missing; expected 8 characters (there is no default)")
+    elif not isinstance(password, str):
+        errors.append(f"{here}: must be a string of 8 characters, not {_kind(password)}")
+    elif len(password) != 8:
+        errors.append(f"{here}: {'shorter' if len(password) < 8 else 'longer'} than 8 "
+                      "characters; expected exactly 8, all that VRRP authentication carries "
+                      "(keepalived would cut the rest)")
+    elif not VRRP_PASSWORD.fullmatch(password):
+        errors.append(f"{here}: expected letters, digits and ._+=@%:,/~^- only, which "
+                      "keepalived.conf takes unquoted")
+
+
+def _check_router_id(clusters, name, cluster, here, errors):
+    """1-255, and no other VIP in pillar on an overlapping network has it."""
+    router_id = cluster["vip"].get("virtual_router_id")
+    if router_id is None:
+        errors.append(f"{here}:virtual_router_id: missing; expected an int from 1 to 255, "
+                      "unique on the network")
+        return
+    if not (_is_int(router_id) and 1 <= router_id <= 255):
+        errors.append(f"{here}:virtual_router_id: {router_id!r} is not a VRRP router id; "
+                      "expected an int from 1 to 255")
+        return
+    for other in sorted(clusters, key=str):
+        theirs = _mapping(_mapping(clusters[other]).get("vip"))
+        if other == name or theirs.get("address") is None:
+            continue
+        if theirs.get("virtual_router_id") == router_id and _same_network(
+                cluster.get("network"), _mapping(clusters[other]).get("network")):
+            errors.append(f"{here}:virtual_router_id: {router_id} is also the router id of "
+                          f"pgsalt:clusters:{other}:vip, on the same network; expected an id "
+                          "of its own")
+
+
+def _same_network(one, other):
+    if one == other:
+        return True
+    one, other = _network(one), _network(other)
+    return (one is not None and other is not None and one.version == other.version
+            and one.overlaps(other))
 
 
 CALENDAR_WORDS = ("minutely", "hourly", "daily", "weekly", "monthly", "yearly", "annually",

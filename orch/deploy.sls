@@ -140,6 +140,19 @@ pgsalt-deploy-pgbouncer:
     - failhard: True
     - require:
       - salt: pgsalt-deploy-haproxy
+{%- if plan.vip %}
+
+{#- The VIP last: a balancer takes it only once its HAProxy and PgBouncer serve. #}
+pgsalt-deploy-keepalived:
+  salt.state:
+    - tgt: {{ plan.balancer | join(',') }}
+    - tgt_type: list
+    - sls: keepalived
+    - pillar: {cluster: {{ plan.cluster | json }}}
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-pgbouncer
+{%- endif %}
 {%- endif %}
 {%- if plan.backup %}
 

@@ -1,5 +1,5 @@
 # The demo cluster on the test bed: three hosts, each dcs + db + balancer, and a
-# pgBackRest repository host.
+# pgBackRest repository host; a virtual IP over the three balancers.
 # Passwords here are for the bed only; use GPG-encrypted pillar for real clusters.
 pgsalt:
   clusters:
@@ -24,6 +24,13 @@ pgsalt:
         app:
           owner: app
           extensions: [pg_stat_statements]
+      # .250: the bed gives pgN .10+N and other hosts .100-.249 (tests/testbed/bed/config.py);
+      # host0 is each host's link to the bed's bridge (systemd-nspawn --network-bridge).
+      vip:
+        address: 10.77.0.250
+        interface: host0
+        virtual_router_id: 51
+        password: Vq7-pX2k
       pgbackrest:
         enabled: true
         cipher: aes-256-cbc

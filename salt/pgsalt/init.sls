@@ -8,4 +8,5 @@
 {%- if backups and ('db' in roles or 'backup' in roles) %}{% do sls.append('pgbackrest') %}{% endif %}
 {%- if 'db' in roles %}{% do sls.extend(['postgresql', 'patroni', 'postgresql.objects']) %}{% endif %}
 {%- if 'balancer' in roles %}{% do sls.extend(['haproxy', 'pgbouncer']) %}{% endif %}
+{%- if 'balancer' in roles and cluster.vip.address %}{% do sls.append('keepalived') %}{% endif %}
 include: {{ sls | json }}

@@ -13,7 +13,8 @@ import pgsalt_model
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest")
+COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest",
+              "keepalived")
 # Mine data as network.ip_addrs returns it on the bed (pgN is 10.77.0.(10+N)): a NAT address
 # first, the bed's second, so that picking the address inside the cluster's network is exercised.
 ADDRESSES = {
@@ -59,16 +60,17 @@ def cluster_names():
 
 def passwords(pillar):
     """Every secret in pillar's clusters: users' and roles' passwords, the repository's
-    cipher passphrase."""
+    cipher passphrase, the VRRP password of the virtual IP."""
     found = []
     for cluster in pillar["pgsalt"]["clusters"].values():
         for section in ("users", "roles"):
             for spec in (cluster.get(section) or {}).values():
                 if isinstance(spec, dict) and isinstance(spec.get("password"), str):
                     found.append(spec["password"])
-        passphrase = (cluster.get("pgbackrest") or {}).get("passphrase")
-        if isinstance(passphrase, str):
-            found.append(passphrase)
+        for secret in ((cluster.get("pgbackrest") or {}).get("passphrase"),
+                       (cluster.get("vip") or {}).get("password")):
+            if isinstance(secret, str):
+                found.append(secret)
     return found
 
 

@@ -192,10 +192,12 @@ def test_kitchen_pillar_is_valid_and_puts_the_minion_in_a_lab_demo(kitchen, defa
 def test_kitchen_demo_keeps_everything_else_of_the_beds_demo(kitchen):
     bed = load_yaml(ROOT / "pillar/pgsalt/demo.sls")["pgsalt"]["clusters"]["demo"]
     lab = render_kitchen_pillar(kitchen)["pgsalt"]["clusters"]["demo"]
-    changed = {"lab", "network", "members", "pgbackrest"}
+    changed = {"lab", "network", "members", "pgbackrest", "vip"}
     assert {k: v for k, v in lab.items() if k not in changed} == {
         k: v for k, v in bed.items() if k not in changed}
     assert lab["pgbackrest"] == dict(bed["pgbackrest"], repository={"type": "posix"})
+    # A virtual IP needs two balancers: the one-host demo has none.
+    assert bed["vip"]["address"] and "vip" not in lab
 
 
 # pillar.example
@@ -292,16 +294,20 @@ def test_example_documents_every_key(example_clusters, defaults):
         assert re.search(rf"^\s*#\s*{key}:", text, re.M), f"{key} is not shown commented out"
 
 
+VIP_CHOICES = {("vip", "address"), ("vip", "interface"), ("vip", "virtual_router_id")}
+
+
 def test_example_shows_the_defaults(example_clusters, defaults):
     """Where the first cluster sets a key, it shows the default, except for what a real
-    cluster must choose itself: network, members, passwords, roles, databases, and
-    whether it takes backups."""
+    cluster must choose itself: network, members, passwords, roles, databases, whether it
+    takes backups, and its virtual IP."""
     first = next(iter(example_clusters.values()))
     schema = model._schema(defaults)
     release = release_keys(defaults)
     for path in leaves(schema):
         if path in release or path[0] in ("network", "members", "roles", "databases") \
-                or path[-1] == "password" or path == ("pgbackrest", "enabled"):
+                or path[-1] == "password" or path == ("pgbackrest", "enabled") \
+                or path in VIP_CHOICES:
             continue
         value, default = first, schema
         for key in path:

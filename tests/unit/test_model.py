@@ -49,6 +49,9 @@ def passwords(clusters):
             for spec in ((cluster or {}).get(section) or {}).values():
                 if isinstance(spec, dict) and isinstance(spec.get("password"), str):
                     found.append(spec["password"])
+        vip = (cluster or {}).get("vip") if isinstance(cluster, dict) else None
+        if isinstance(vip, dict) and isinstance(vip.get("password"), str):
+            found.append(vip["password"])
     return found
 
 
@@ -272,9 +275,12 @@ def put(*pairs):
 
 
 ALL = ["dcs", "db", "balancer"]
+# A VIP for cluster second (on 10.78.0.0/24), with the demo's router id.
+SECOND_VIP = {"address": "10.78.0.250", "interface": "eth0", "virtual_router_id": 51,
+              "password": "Zr4+mK8w"}
 # Changes that keep both clusters valid.
 VALID = {
-    "lab-single-dcs": put("demo:lab", True, "demo:members", members(ALL)),
+    "lab-single-dcs": put("demo:lab", True, "demo:members", members(ALL), "demo:vip", DELETE),
     "five-dcs": put("demo:members:pg4", {"roles": ["dcs"]},
                     "demo:members:pg6", {"roles": ["dcs", "backup"]}),
     "open-parameters": put("demo:postgresql:parameters:work_mem", "8MB",
@@ -297,12 +303,24 @@ VALID = {
     "ports-on-different-hosts": put("demo:members", members(["dcs", "db"], ["dcs", "db"],
                                                             ["dcs", "db"], ["balancer"]),
                                     "demo:haproxy:rw_port", 5432, "demo:pgbouncer:port", 2379,
-                                    "demo:pgbouncer:max_db_connections", 90),
+                                    "demo:pgbouncer:max_db_connections", 90, "demo:vip", DELETE),
     "addresses-in-network": put("demo:members:pg1:address", "10.77.0.201",
                                 "demo:members:pg2:address", "10.77.0.202"),
     "any-address-without-network": put("demo:network", None,
                                        "demo:members:pg1:address", "192.168.5.5"),
     "external-etcd": put("second:dcs", {"endpoints": ["http://etcd1:2379", "https://[fd00::1]:2379"]}),
+    "no-vip": put("demo:vip", DELETE),
+    "vip-null-address": put("demo:vip", {"address": None}),
+    "vip-tuned": put("demo:vip:priority", {"pg1": 100, "pg3": 254}, "demo:vip:preempt", True,
+                     "demo:vip:advert_int", 2, "demo:keepalived:check", {"fall": 3, "rise": 1}),
+    "vip-two-balancers": put("demo:members:pg3:roles", ["dcs", "db"]),
+    "vip-without-network": put("demo:network", None, "demo:vip:address", "192.168.7.7"),
+    # Router ids need to differ only where networks overlap.
+    "vip-same-id-other-network": put("second:members:pg6", {"roles": ["db", "balancer"]},
+                                     "second:network", "10.78.0.0/24", "second:vip", SECOND_VIP),
+    "vip-other-id-same-network": put("second:members:pg6", {"roles": ["db", "balancer"]},
+                                     "second:vip", dict(SECOND_VIP, address="10.77.0.251",
+                                                        virtual_router_id=52)),
 }
 
 
@@ -502,6 +520,65 @@ REFUSED = {
                              "pgsalt:clusters:demo:pgbackrest:backup_standby:", "tls"),
     "backup-port-clash": (put("demo:pgbackrest:port", 5432), "demo",
                           "pgsalt:clusters:demo:pgbackrest:port:", "distinct ports"),
+    # virtual IP
+    "vip-typo": (put("demo:vip:adress", "10.77.0.250"), "demo",
+                 "pgsalt:clusters:demo:vip:adress:", "unknown key"),
+    "vip-check-typo": (put("demo:keepalived:check:falls", 3), "demo",
+                       "pgsalt:clusters:demo:keepalived:check:falls:", "unknown key"),
+    "vip-not-ip": (put("demo:vip:address", "10.77.0.300"), "demo",
+                   "pgsalt:clusters:demo:vip:address:", "not an IPv4 address"),
+    "vip-ipv6": (put("demo:network", None, "demo:vip:address", "fd00::250"), "demo",
+                 "pgsalt:clusters:demo:vip:address:", "IPv4"),
+    "vip-outside-network": (put("demo:vip:address", "10.78.0.250"), "demo",
+                            "pgsalt:clusters:demo:vip:address:", "not inside"),
+    "vip-is-a-member": (put("demo:members:pg2:address", "10.77.0.250"), "demo",
+                        "pgsalt:clusters:demo:vip:address:", "address of member pg2"),
+    "vip-one-balancer": (put("demo:members:pg2:roles", ["dcs", "db"],
+                             "demo:members:pg3:roles", ["dcs", "db"]), "demo",
+                         "pgsalt:clusters:demo:vip:address:", "at least 2"),
+    "vip-address-missing": (delete("demo:vip:address"), "demo",
+                            "pgsalt:clusters:demo:vip:address:", "vip:interface"),
+    "vip-interface-missing": (delete("demo:vip:interface"), "demo",
+                              "pgsalt:clusters:demo:vip:interface:", "missing"),
+    "vip-interface-bad": (put("demo:vip:interface", "eth 0"), "demo",
+                          "pgsalt:clusters:demo:vip:interface:", "not an interface"),
+    "vip-router-id-missing": (delete("demo:vip:virtual_router_id"), "demo",
+                              "pgsalt:clusters:demo:vip:virtual_router_id:", "missing"),
+    "vip-router-id-zero": (put("demo:vip:virtual_router_id", 0), "demo",
+                           "pgsalt:clusters:demo:vip:virtual_router_id:", "1 to 255"),
+    "vip-router-id-256": (put("demo:vip:virtual_router_id", 256), "demo",
+                          "pgsalt:clusters:demo:vip:virtual_router_id:", "1 to 255"),
+    "vip-router-id-string": (put("demo:vip:virtual_router_id", "51"), "demo",
+                             "pgsalt:clusters:demo:vip:virtual_router_id:", "not a VRRP router id"),
+    "vip-router-id-clash": (put("second:members:pg6", {"roles": ["db", "balancer"]},
+                                "second:vip", dict(SECOND_VIP, address="10.77.0.251")), "demo",
+                            "pgsalt:clusters:demo:vip:virtual_router_id:",
+                            "pgsalt:clusters:second:vip"),
+    "vip-router-id-clash-overlap": (put("second:members:pg6", {"roles": ["db", "balancer"]},
+                                        "second:network", "10.77.0.128/25",
+                                        "second:vip", dict(SECOND_VIP, address="10.77.0.251")),
+                                    "second", "pgsalt:clusters:second:vip:virtual_router_id:",
+                                    "pgsalt:clusters:demo:vip"),
+    "vip-password-missing": (delete("demo:vip:password"), "demo",
+                             "pgsalt:clusters:demo:vip:password:", "missing"),
+    "vip-password-short": (put("demo:vip:password", "Vq7-pX2"), "demo",
+                           "pgsalt:clusters:demo:vip:password:", "shorter than 8"),
+    "vip-password-long": (put("demo:vip:password", "Vq7-pX2k-and-more"), "demo",
+                          "pgsalt:clusters:demo:vip:password:", "longer than 8"),
+    "vip-password-space": (put("demo:vip:password", "Vq7 pX2k"), "demo",
+                           "pgsalt:clusters:demo:vip:password:", "letters, digits"),
+    "vip-password-number": (put("demo:vip:password", 12345678), "demo",
+                            "pgsalt:clusters:demo:vip:password:", "string"),
+    "vip-advert-zero": (put("demo:vip:advert_int", 0), "demo",
+                        "pgsalt:clusters:demo:vip:advert_int:", "1 to 255"),
+    "vip-preempt-string": (put("demo:vip:preempt", "no"), "demo",
+                           "pgsalt:clusters:demo:vip:preempt:", "true or false"),
+    "vip-priority-not-balancer": (put("demo:vip:priority", {"pg4": 100}), "demo",
+                                  "pgsalt:clusters:demo:vip:priority:pg4:", "role balancer"),
+    "vip-priority-255": (put("demo:vip:priority", {"pg1": 255}), "demo",
+                         "pgsalt:clusters:demo:vip:priority:pg1:", "1 to 254"),
+    "vip-check-zero": (put("demo:keepalived:check:fall", 0), "demo",
+                       "pgsalt:clusters:demo:keepalived:check:fall:", "positive int"),
 }
 
 

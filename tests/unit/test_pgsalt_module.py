@@ -359,6 +359,77 @@ def test_pgbouncer_databases_follow_ports_and_suffix(defaults, pillar):
 
 
 # --------------------------------------------------------------------------
+# keepalived_config()
+# --------------------------------------------------------------------------
+
+VIP_PASSWORD = "Vq7-pX2k"
+
+
+@pytest.mark.parametrize("osfinger", ["Debian-13", "Debian-12"])
+def test_keepalived_config_vrrp_in_unicast_to_the_other_balancers(cluster, osfinger):
+    config = execmod.keepalived_config(cluster)
+    assert config["router_id"] == "pg2"
+    assert config["instance"] == "pgsalt_demo"
+    assert (config["interface"], config["virtual_router_id"]) == ("host0", 51)
+    assert config["address"] == "10.77.0.250/32"
+    assert config["unicast_src_ip"] == "10.77.0.12"
+    assert config["unicast_peers"] == ["10.77.0.11", "10.77.0.13"]
+    assert config["advert_int"] == 1
+    assert config["password"] == VIP_PASSWORD
+    # every host starts as BACKUP; without preemption a returning host leaves the VIP be
+    assert config["preempt"] is False
+
+
+@pytest.mark.parametrize(("minion", "priority"), [("pg1", 200), ("pg2", 199), ("pg3", 198)])
+def test_keepalived_config_priorities_in_id_order(cluster, minion, priority):
+    assert execmod.keepalived_config(cluster)["priority"] == priority
+
+
+def test_keepalived_config_pillar_priority_and_preempt(defaults, pillar):
+    pillar["pgsalt"]["clusters"]["demo"]["vip"].update(priority={"pg2": 50}, preempt=True)
+    config = execmod.keepalived_config(execmod.cluster(defaults))
+    assert (config["priority"], config["preempt"]) == (50, True)
+
+
+def test_keepalived_config_tracks_haproxy_and_notifies_salt(cluster):
+    config = execmod.keepalived_config(cluster)
+    scripts = config["scripts"]
+    assert scripts == {"check": "/etc/keepalived/pgsalt-check-haproxy",
+                       "notify": "/etc/keepalived/pgsalt-notify"}
+    check = config["check"]
+    # HAProxy's monitor URI on its stats listener, on this host's own address
+    assert check["command"].split() == [scripts["check"], "10.77.0.12", "7000", "/alive"]
+    # a dead HAProxy gives the VIP up after 2 failed checks, 1 s apart
+    assert (check["interval"], check["timeout"], check["fall"], check["rise"]) == (1, 1, 2, 2)
+    salt_call = execmod._salt_call()
+    assert salt_call.endswith("salt-call")
+    assert config["notify"].split() == [scripts["notify"], salt_call, "demo", "10.77.0.250",
+                                        "pg2"]
+
+
+def test_salt_call_is_the_minions_own(monkeypatch, tmp_path):
+    (tmp_path / "salt-call").touch()
+    monkeypatch.setattr(execmod.sys, "executable", str(tmp_path / "python3"))
+    assert execmod._salt_call() == str(tmp_path / "salt-call")
+
+
+@pytest.mark.parametrize(("minion", "cluster_without_vip"), [("pg4", False), ("pg5", True)])
+def test_keepalived_config_only_on_balancers_of_a_cluster_with_a_vip(cluster, minion,
+                                                                     cluster_without_vip):
+    assert (cluster["vip"]["address"] is None) is cluster_without_vip
+    with pytest.raises(CommandExecutionError, match=f"vip:address; {minion} is not one"):
+        execmod.keepalived_config(cluster)
+
+
+def test_keepalived_config_refuses_a_vip_a_member_has(defaults, dunders):
+    mine = dict(loaders.ADDRESSES, pg3=["10.77.0.250"])
+    dunders["__salt__"]["mine.get"].return_value = mine
+    with pytest.raises(CommandExecutionError, match="vip:address: 10.77.0.250 is the address "
+                                                    "of member pg3"):
+        execmod.keepalived_config(execmod.cluster(defaults))
+
+
+# --------------------------------------------------------------------------
 # plan() (what orchestrations follow)
 # --------------------------------------------------------------------------
 
@@ -378,10 +449,12 @@ def test_plan_roles(pillar, defaults):
                               "drill": {"cluster": "demo", "port": 5499, "bin_dir": None,
                                         "path": "/var/lib/pgbackrest-drill"}}
     assert plan["dcs_cluster"] is None
+    assert plan["vip"] == "10.77.0.250"
     second = execmod.plan(_clusters(pillar), "second", defaults, loaders.KNOWN_MINIONS)
     assert second["errors"] == []
     assert (second["members"], second["dcs"], second["db"]) == (["pg5"], [], ["pg5"])
     assert second["dcs_cluster"] == "demo"
+    assert second["vip"] is None
 
 
 def test_plan_refuses_a_broken_pillar_without_leaking_passwords(pillar, defaults):

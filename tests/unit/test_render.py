@@ -54,6 +54,7 @@ SLS_FILES = sorted(
 )
 DEMO_APP_PASSWORD = "demo-app-password-W8fD3kQs"
 AUTH_PASSWORD = "demo-pgbouncer-Ju5nB2eX"
+VIP_PASSWORD = "Vq7-pX2k"
 
 
 def _sls_name(relpath):
@@ -344,13 +345,15 @@ ALL_ROLES = {
 }
 BACKUP = {"pgsalt.tls", "pgbackrest", "pgbackrest.package", "pgbackrest.config",
           "pgbackrest.service", "pgbackrest.schedule"}
+# balancers of a cluster with a virtual IP (the demo)
+VIP = {"keepalived", "keepalived.package", "keepalived.config", "keepalived.service"}
 
 
 @pytest.mark.parametrize(
     ("minion", "osfinger", "expected"),
     [
-        ("pg2", "Debian-13", ALL_ROLES | BACKUP),
-        ("pg2", "Debian-12", ALL_ROLES | BACKUP),
+        ("pg2", "Debian-13", ALL_ROLES | BACKUP | VIP),
+        ("pg2", "Debian-12", ALL_ROLES | BACKUP | VIP),
         # the demo's repository host
         ("pg4", "Debian-13", {"pgsalt", "pgsalt.python"} | BACKUP),
         # db and balancer, using the demo cluster's etcd
@@ -438,7 +441,9 @@ def test_highstate_passes_no_password_outside_the_states_that_need_it(render):
     assert holders == {"postgresql-objects-role-app"}
     holders = {id_ for id_, body in high.items() if AUTH_PASSWORD in json.dumps(body)}
     assert holders == {"postgresql-objects-role-pgbouncer_auth", "pgbouncer-config-auth-file"}
-    for id_ in ("patroni-config-file", "pgbouncer-config-auth-file"):
+    holders = {id_ for id_, body in high.items() if VIP_PASSWORD in json.dumps(body)}
+    assert holders == {"keepalived-config-file"}
+    for id_ in ("patroni-config-file", "pgbouncer-config-auth-file", "keepalived-config-file"):
         _, args = _args(high[id_])
         assert args["show_changes"] is False
 
@@ -574,7 +579,89 @@ def test_haproxy_config(render):
         ]
     stats = sections["listen stats"]
     assert _directive(stats, "bind") == [["bind", "10.77.0.12:7000"]]
+    # what Keepalived's track script asks
+    assert _directive(stats, "monitor-uri") == [["monitor-uri", "/alive"]]
     assert sections["defaults"][0] == ["mode", "tcp"]
+
+
+def _keepalived_blocks(text):
+    """keepalived.conf as nested lists: [words, children] per statement, quotes kept whole."""
+    root, stack = [], []
+    current = root
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        words = shlex.split(line)
+        if words == ["}"]:
+            current = stack.pop()
+        elif words[-1] == "{":
+            block = [words[:-1], []]
+            current.append(block)
+            stack.append(current)
+            current = block[1]
+        else:
+            current.append([words, []])
+    assert not stack, "unbalanced braces"
+    return {" ".join(words): children for words, children in root}
+
+
+def _statements(children):
+    return {words[0]: words[1:] for words, _ in children}
+
+
+@pytest.mark.parametrize("osfinger", ["Debian-13", "Debian-12"])
+def test_keepalived_config_file(render, osfinger):
+    node = render("pg2", osfinger)
+    source, context, args = _managed(node, "keepalived.config", "keepalived-config-file")
+    text = node.file(source, context)
+    assert text.startswith("# Managed by Salt")
+    # the VRRP password: root's alone, never in a diff; keepalived checks every change
+    assert (args["mode"], args["user"], args["group"]) == ("0640", "root", "root")
+    assert args["show_changes"] is False
+    assert shlex.split(args["check_cmd"]) == ["keepalived", "-t", "-f"]
+    blocks = _keepalived_blocks(text)
+    assert set(blocks) == {"global_defs", "vrrp_script pgsalt_haproxy", "vrrp_instance pgsalt_demo"}
+    assert _statements(blocks["global_defs"]) == {
+        "router_id": ["pg2"], "script_user": ["root"], "enable_script_security": []}
+    check = _statements(blocks["vrrp_script pgsalt_haproxy"])
+    assert shlex.split(check.pop("script")[0]) == [
+        "/etc/keepalived/pgsalt-check-haproxy", "10.77.0.12", "7000", "/alive"]
+    assert check == {"interval": ["1"], "timeout": ["1"], "fall": ["2"], "rise": ["2"]}
+    instance = blocks["vrrp_instance pgsalt_demo"]
+    settings = _statements(instance)
+    nested = {words[0]: [w for w, _ in children] for words, children in instance if children}
+    notify = shlex.split(settings.pop("notify")[0])
+    assert settings == {
+        "state": ["BACKUP"], "interface": ["host0"], "virtual_router_id": ["51"],
+        "priority": ["199"], "advert_int": ["1"], "nopreempt": [],
+        "unicast_src_ip": ["10.77.0.12"], "unicast_peer": [], "authentication": [],
+        "virtual_ipaddress": [], "track_script": []}
+    assert nested == {
+        "unicast_peer": [["10.77.0.11"], ["10.77.0.13"]],
+        "authentication": [["auth_type", "PASS"], ["auth_pass", VIP_PASSWORD]],
+        "virtual_ipaddress": [["10.77.0.250/32", "dev", "host0"]],
+        "track_script": [["pgsalt_haproxy"]]}
+    assert notify == ["/etc/keepalived/pgsalt-notify", execmod._salt_call(), "demo",
+                      "10.77.0.250", "pg2"]
+
+
+def test_keepalived_config_with_preemption(render):
+    pillar = loaders.shipped_pillar()
+    pillar["pgsalt"]["clusters"]["demo"]["vip"]["preempt"] = True
+    node = render("pg2", pillar=pillar)
+    source, context, _ = _managed(node, "keepalived.config", "keepalived-config-file")
+    instance = _keepalived_blocks(node.file(source, context))["vrrp_instance pgsalt_demo"]
+    assert "nopreempt" not in _statements(instance)
+
+
+def test_keepalived_scripts_are_roots_and_the_formulas(render):
+    node = render()
+    for kind in ("check", "notify"):
+        source, _, args = _managed(node, "keepalived.config", f"keepalived-config-{kind}-script")
+        # keepalived's enable_script_security runs nothing another user could change
+        assert (args["user"], args["group"], args["mode"]) == ("root", "root", "0755")
+        assert args["name"].startswith("/etc/keepalived/")
+        assert _existing_source(source).name == args["name"].rsplit("/", 1)[1]
 
 
 def _ini(text):
@@ -720,9 +807,19 @@ def test_orch_deploy(render, cluster, members, dcs, db):
     assert _requires(steps["pgsalt-deploy-sql-objects"][1]) == [previous]
     assert steps["pgsalt-deploy-haproxy"][1]["sls"] == "haproxy"
     assert steps["pgsalt-deploy-pgbouncer"][1]["sls"] == "pgbouncer"
+    # the VIP, where pillar sets one, once HAProxy and PgBouncer serve on every balancer
+    assert ("pgsalt-deploy-keepalived" in steps) == (cluster == "demo")
+    if cluster == "demo":
+        _, args = steps["pgsalt-deploy-keepalived"]
+        assert (args["tgt"], args["sls"]) == ("pg1,pg2,pg3", "keepalived")
+        assert _requires(args) == ["pgsalt-deploy-pgbouncer"]
+        assert list(steps).index("pgsalt-deploy-keepalived") > list(steps).index(
+            "pgsalt-deploy-pgbouncer")
     # no secret travels as a job argument
     text = json.dumps(_plain(rendered))
-    assert [p for p in loaders.passwords(loaders.shipped_pillar()) if p in text] == []
+    secrets = loaders.passwords(loaders.shipped_pillar())
+    assert VIP_PASSWORD in secrets
+    assert [p for p in secrets if p in text] == []
 
 
 def _refusal(rendered):

@@ -2,14 +2,15 @@
     kitchen.yml copies the bed's demo.sls to kitchen/demo.sls and this file in its place
     (pgsalt/demo.sls), so pillar/top.sls stays the bed's own. Everything the demo sets is
     kept except what one container cannot have: more members (the repository host's
-    place is taken by a posix repository on the container's own disk), and the bed's network.
+    place is taken by a posix repository on the container's own disk), the bed's network,
+    and the virtual IP (it needs two balancers).
     The container's minion id is pg1 (kitchen.yml: salt_minion_id). -#}
 {%- import_yaml 'kitchen/demo.sls' as bed %}
 {%- set demo = bed.pgsalt.clusters.demo %}
 pgsalt:
   clusters:
     demo:
-{%- for key, value in demo | dictsort if key not in ('lab', 'network', 'members', 'pgbackrest') %}
+{%- for key, value in demo | dictsort if key not in ('lab', 'network', 'members', 'pgbackrest', 'vip') %}
       {{ key }}: {{ value | json }}
 {%- endfor %}
       # One etcd member is allowed only with lab: true.

@@ -97,30 +97,43 @@ def cmd_salt_run(a):
     return master.cli("salt-run", a.args)
 
 
-def app_login(cluster):
-    """The demo application's role, password and database, from the bed's pillar."""
+def _cluster_pillar(cluster):
     for path in sorted((C.REPO / "pillar" / "pgsalt").glob("*.sls")):
         data = yaml.safe_load(path.read_text()) or {}
         spec = data.get("pgsalt", {}).get("clusters", {}).get(cluster)
-        if spec and spec.get("databases"):
+        if spec:
+            yield spec
+
+
+def app_login(cluster):
+    """The demo application's role, password and database, from the bed's pillar."""
+    for spec in _cluster_pillar(cluster):
+        if spec.get("databases"):
             db, props = next(iter(spec["databases"].items()))
             owner = props["owner"]
             return owner, spec["roles"][owner]["password"], db
     raise BedError(f"no cluster {cluster} with a database in pillar/pgsalt/")
 
 
+def vip_address(cluster):
+    """The cluster's virtual IP (vip:address) from the bed's pillar."""
+    for spec in _cluster_pillar(cluster):
+        if (spec.get("vip") or {}).get("address"):
+            return spec["vip"]["address"]
+    raise BedError(f"no vip:address for cluster {cluster} in pillar/pgsalt/")
+
+
 def cmd_psql(a):
     import psycopg
 
-    if a.vip:
-        raise BedError("no VIP is configured for this cluster (keepalived is not deployed)")
     user, password, db = app_login(a.cluster)
-    node = bed.host(a.node)
+    # The VIP is reached from the machine over the bed's bridge, like any host's address.
+    name, address = ("VIP", vip_address(a.cluster)) if a.vip else (a.node, bed.host(a.node).address)
     try:
-        conn = psycopg.connect(host=node.address, port=a.port, user=user, password=password,
+        conn = psycopg.connect(host=address, port=a.port, user=user, password=password,
                                dbname=a.db or db, connect_timeout=5, autocommit=True)
     except psycopg.OperationalError as exc:
-        raise BedError(f"cannot connect to {node.name}:{a.port} ({exc}); "
+        raise BedError(f"cannot connect to {name} {address}:{a.port} ({exc}); "
                        "is the cluster deployed? (make demo)") from exc
     with conn:
         cur = conn.execute(a.c or "SELECT inet_server_addr(), pg_is_in_recovery()")

@@ -1,0 +1,4 @@
+include:
+  - keepalived.package
+  - keepalived.config
+  - keepalived.service
