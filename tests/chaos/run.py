@@ -38,6 +38,7 @@ def main():
     p.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
     p.add_argument("--profile", action="append", choices=sorted(PROFILES))
     p.add_argument("--port", action="append", type=int, choices=[5000, 6432])
+    p.add_argument("--repeat", type=int, default=1, help="runs of each combination")
     a = p.parse_args()
     bed = Bed()
     rows = []
@@ -46,9 +47,10 @@ def main():
             for scenario in a.scenario or list(SCENARIOS):
                 if port not in SCENARIOS[scenario].ports:
                     continue
-                result = run(bed, scenario, profile, port)
-                print(result, flush=True)
-                rows.append(row(result))
+                for _ in range(a.repeat):
+                    result = run(bed, scenario, profile, port)
+                    print(result, flush=True)
+                    rows.append(row(result))
     set_profile(bed, "default")
     write(rows, "make chaos" if len(sys.argv) == 1 else "python tests/chaos/run.py "
           + " ".join(sys.argv[1:]))

@@ -10,7 +10,7 @@ cluster (one leader, streaming replicas) before it reports, so that the next sta
 import dataclasses
 import time
 
-from bed.cli import app_login
+from bed.cli import app_login, vip_address
 from checker import check
 from load import Writer, read_back
 
@@ -24,9 +24,12 @@ PATRONI = "bin/patroni /etc/patroni"  # pkill -f pattern of the Patroni daemon
 
 
 def conninfo(hosts, port):
-    """The demo application's login through HOSTS' PORT (libpq tries them in order)."""
+    """The demo application's login through HOSTS' PORT (libpq tries them in order);
+    the host "vip" is the cluster's virtual IP."""
     user, password, db = app_login("demo")
     hosts = [hosts] if isinstance(hosts, str) else hosts
+    if "vip" in hosts:
+        ADDRESSES["vip"] = vip_address("demo")
     # A connection to a host that died gets no reset: without tcp_user_timeout the client
     # would wait for TCP's own retransmission timeout (minutes) before it tried again.
     return (f"host={','.join(ADDRESSES[h] for h in hosts)} port={port} dbname={db} "
@@ -89,10 +92,11 @@ class Scenario:
     """fault(bed, ctx) injects the fault, registering each undo step first; watch(bed, ctx)
     runs while a fault without failover is held and returns notes; verify(bed, ctx) runs
     after healing and returns notes (both raise AssertionError on a broken expectation).
-    via: the host whose balancer the client uses first (default: one the fault spares)."""
+    via: the host whose balancer the client uses first (default: one the fault spares), or
+    "vip" for the cluster's virtual IP."""
 
     fault: object
-    victim: str = "primary"  # primary | sync | replica | client
+    victim: str = "primary"  # primary | sync | replica | client | vip (its holder)
     failover: bool = True
     hold: float = 0
     ports: tuple = (5000, 6432)
@@ -189,6 +193,29 @@ def _expect_no_writes(bed, ctx):
     return notes
 
 
+def vip_holder(bed):
+    """The balancer that holds the VIP now, or None."""
+    vip = vip_address("demo")
+    for member in MEMBERS:
+        proc = bed.tb("sh", member, "ip", "-br", "addr", "show", "host0", check=False)
+        if f" {vip}/" in proc.stdout:
+            return member
+    return None
+
+
+def _stop_haproxy(bed, ctx):
+    undo(ctx, bed.sh, ctx["victim"], "systemctl", "start", "haproxy")
+    bed.sh(ctx["victim"], "systemctl", "stop", "haproxy")
+
+
+def _vip_moves(bed, ctx):
+    """When the VIP reached another balancer, and the writes through it meanwhile."""
+    moved = bed.wait("the VIP on another balancer", lambda: (lambda h: h not in (None, ctx[
+        "victim"]) and h)(vip_holder(bed)), timeout=30, interval=0.1)
+    ctx["notes"]["vip_moved_after"] = f"{time.time() - ctx['fault_at']:.1f} s to {moved}"
+    return _expect_writes(100)(bed, ctx)
+
+
 def _restart_balancer(bed, ctx):
     service = "pgbouncer" if ctx["port"] == 6432 else "haproxy"
     bed.sh(ctx["victim"], "systemctl", "restart", service)
@@ -266,6 +293,10 @@ SCENARIOS = {
                                         watch=_expect_writes(100)),
     "balancer-power-loss": Scenario(_power_loss, victim="client", failover=False, hold=20,
                                     watch=_expect_writes(100), fallback=True),
+    "vip-holder-power-loss": Scenario(_power_loss, victim="vip", via="vip", failover=False,
+                                      hold=20, watch=_vip_moves, ports=(5000,)),
+    "vip-holder-haproxy-stop": Scenario(_stop_haproxy, victim="vip", via="vip", failover=False,
+                                        hold=20, watch=_vip_moves, ports=(5000,)),
     "balancer-restart": Scenario(_restart_balancer, victim="client", failover=False, hold=10,
                                  watch=_expect_writes(50)),
     "laggard-not-promoted": Scenario(_laggard, failover=False, hold=45, via="sync",
@@ -288,10 +319,15 @@ def run(bed, name, profile="default", port=5000, settle=5):
     bed.wait("a healthy cluster", lambda: healthy(bed), timeout=240, interval=2)
     set_profile(bed, profile)
     lead, sync, other = _roles(bed)
-    victim = {"primary": lead, "sync": sync, "replica": other, "client": other}[
-        scenario.victim]
+    if scenario.victim == "vip" and vip_holder(bed) == lead:
+        # Keep the balancer's fault apart from a failover: the VIP leaves the leader.
+        bed.sh(lead, "systemctl", "restart", "keepalived")
+        bed.wait("the VIP off the leader", lambda: vip_holder(bed) not in (None, lead),
+                 timeout=30)
+    victim = {"primary": lead, "sync": sync, "replica": other, "client": other,
+              "vip": vip_holder(bed)}[scenario.victim]
     # The client writes through a balancer the fault spares, unless it is the target.
-    client = {"sync": sync, None: victim if scenario.victim == "client" else next(
+    client = {"sync": sync, "vip": "vip", None: victim if scenario.victim == "client" else next(
         m for m in (other, sync, lead) if m != victim and m is not None)}[scenario.via]
     hosts = [client] + ([m for m in MEMBERS if m != client] if scenario.fallback else [])
     ctx = {"victim": victim, "leader": lead, "sync": sync, "async": other, "port": port,
