@@ -21,13 +21,15 @@ The certificate's CN is the minion id, and its subjectAltNames are
 DNS:<minion id>, IP:127.0.0.1 and the host's IPv4 addresses (those inside
 ``network`` when one is given). A state copies the issued files to where the
 services read them and reloads the services when they change.
+
+Reading and writing those files goes through ``_utils/pgsalt_pki.py``
+(``__utils__["pgsalt_pki.*"]``), which the master's ``pgsalt_ca`` runner uses too.
 """
 
 import datetime
 import ipaddress
 import logging
 import os
-import tempfile
 
 from salt.exceptions import CommandExecutionError
 
@@ -63,109 +65,6 @@ def _now():
     return datetime.datetime.now(datetime.UTC)
 
 
-def _iso(moment):
-    """
-    A timestamp as the functions return it.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _iso(cert.not_valid_after_utc)  # '2027-05-01T09:30:00+00:00'
-    """
-    return moment.isoformat(timespec="seconds")
-
-
-def _ensure_dir(path, mode):
-    """
-    Create PATH (and its parents) with MODE unless it exists.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _ensure_dir("/etc/pgsalt/tls", 0o755)
-    """
-    if not os.path.isdir(path):
-        os.makedirs(path, mode, exist_ok=True)
-        # makedirs' mode is narrowed by the umask; set what was asked for.
-        os.chmod(path, mode)
-
-
-def _temp_file(path, data, mode):
-    """
-    Write DATA to a new temporary file next to PATH and return its name.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _temp_file("/etc/pgsalt/tls/host.key", b"...", 0o600)
-    """
-    # mkstemp creates the file 0600, so a key is never readable by others, not even briefly.
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
-
-
-def _replace(path, data, mode):
-    """
-    Atomically replace PATH with DATA: readers see the old file or the new one.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _replace("/etc/pgsalt/tls/issued/ca.crt", pem_bytes, 0o644)
-    """
-    os.replace(_temp_file(path, data, mode), path)
-
-
-def _read(path):
-    """
-    The bytes of PATH, or None when it does not exist.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _read("/etc/pgsalt/tls/issued/host.crt")
-    """
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None
-
-
-def _load_key(path):
-    """
-    The private key at PATH, or None when there is none.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _load_key("/etc/pgsalt/tls/host.key")
-    """
-    data = _read(path)
-    if data is None:
-        return None
-    try:
-        return serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        # The cause only: the message must not carry any of the key's bytes.
-        raise CommandExecutionError(f"{path} is not a usable private key") from exc
-
-
 def _ensure_key(path):
     """
     Load the host key at PATH, creating an EC P-256 key (0600) when there is none.
@@ -176,30 +75,19 @@ def _ensure_key(path):
 
         _ensure_key("/etc/pgsalt/tls/host.key")
     """
-    key = _load_key(path)
+    key = __utils__["pgsalt_pki.load_key"](path)
     if key is not None:
         # Group read is the formula's own doing (root:ssl-cert 0640, for the services);
         # anything wider is not.
         if os.stat(path).st_mode & 0o037:
             os.chmod(path, 0o600)
         return key
-    _ensure_dir(os.path.dirname(path), 0o755)
-    key = ec.generate_private_key(ec.SECP256R1())
-    data = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    tmp = _temp_file(path, data, 0o600)
-    try:
-        # link, unlike rename, fails when PATH exists: a run that lost the race
-        # uses the winner's key instead of replacing a key a CSR was made from.
-        os.link(tmp, path)
-    except FileExistsError:
-        return _load_key(path)
-    finally:
-        os.unlink(tmp)
-    log.info("created TLS host key %s", path)
+    __utils__["pgsalt_pki.ensure_dir"](os.path.dirname(path), 0o755)
+    # A run that lost the race uses the winner's key instead of replacing a key a CSR
+    # was made from.
+    key, created = __utils__["pgsalt_pki.create_key"](path, ec.SECP256R1())
+    if created:
+        log.info("created TLS host key %s", path)
     return key
 
 
@@ -219,21 +107,6 @@ def _load_cert(pem, what):
         return x509.load_pem_x509_certificate(pem)
     except (ValueError, TypeError) as exc:
         raise CommandExecutionError(f"{what} is not a PEM certificate: {exc}") from exc
-
-
-def _spki(public_key):
-    """
-    DER SubjectPublicKeyInfo, to compare public keys of any type.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _spki(cert.public_key()) == _spki(key.public_key())
-    """
-    return public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def _issued_by(cert, ca):
@@ -358,14 +231,15 @@ def _stale_reason(cert_path, key, ca, wanted, renew_days):
 
         _stale_reason("/etc/pgsalt/tls/issued/host.crt", key, ca, wanted, 30)
     """
-    data = _read(cert_path)
+    data = __utils__["pgsalt_pki.read"](cert_path)
     if data is None:
         return "missing", None
     try:
         cert = x509.load_pem_x509_certificate(data)
     except ValueError:
         return "unreadable", None
-    if _spki(cert.public_key()) != _spki(key.public_key()):
+    spki = __utils__["pgsalt_pki.spki"]
+    if spki(cert.public_key()) != spki(key.public_key()):
         return "key mismatch", cert
     if not _issued_by(cert, ca):
         return "other CA", cert
@@ -374,7 +248,7 @@ def _stale_reason(cert_path, key, ca, wanted, renew_days):
         return f"SANs changed ({_describe_change(have, wanted)})", cert
     not_after = cert.not_valid_after_utc
     if not_after - _now() < datetime.timedelta(days=int(renew_days)):
-        return f"expires {_iso(not_after)}", cert
+        return f"expires {__utils__['pgsalt_pki.iso'](not_after)}", cert
     return None, cert
 
 
@@ -422,7 +296,8 @@ def request(ca_pem, network=None, renew_days=30, key_path=DEFAULT_KEY, cert_path
     key = _ensure_key(key_path)
     reason, cert = _stale_reason(cert_path, key, ca, wanted, renew_days)
     if reason is None:
-        return {"status": "current", "not_after": _iso(cert.not_valid_after_utc)}
+        not_after = __utils__["pgsalt_pki.iso"](cert.not_valid_after_utc)
+        return {"status": "current", "not_after": not_after}
     log.info("TLS certificate %s needs a new one: %s", cert_path, reason)
     return {"status": "csr", "reason": reason, "csr": _csr(key, wanted)}
 
@@ -438,10 +313,10 @@ def _store(path, cert):
         _store("/etc/pgsalt/tls/issued/ca.crt", ca)
     """
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    if _read(path) == pem:
+    if __utils__["pgsalt_pki.read"](path) == pem:
         return "unchanged"
-    _ensure_dir(os.path.dirname(path), 0o755)
-    _replace(path, pem, 0o644)
+    __utils__["pgsalt_pki.ensure_dir"](os.path.dirname(path), 0o755)
+    __utils__["pgsalt_pki.replace"](path, pem, 0o644)
     return "written"
 
 
@@ -462,10 +337,11 @@ def install(cert_pem, ca_pem, key_path=DEFAULT_KEY, cert_path=DEFAULT_CERT, ca_p
     """
     cert = _load_cert(cert_pem, "certificate")
     ca = _load_cert(ca_pem, "CA certificate")
-    key = _load_key(key_path)
+    key = __utils__["pgsalt_pki.load_key"](key_path)
     if key is None:
         raise CommandExecutionError(f"no host key at {key_path}; run pgsalt_tls.request first")
-    if _spki(cert.public_key()) != _spki(key.public_key()):
+    spki = __utils__["pgsalt_pki.spki"]
+    if spki(cert.public_key()) != spki(key.public_key()):
         raise CommandExecutionError(f"the certificate is not for the key in {key_path}")
     if not _issued_by(cert, ca):
         raise CommandExecutionError(
@@ -475,7 +351,8 @@ def install(cert_pem, ca_pem, key_path=DEFAULT_KEY, cert_path=DEFAULT_CERT, ca_p
     # the CA that vouches for it already in place.
     ca_status = _store(ca_path, ca)
     cert_status = _store(cert_path, cert)
-    return {"cert": cert_status, "ca": ca_status, "not_after": _iso(cert.not_valid_after_utc)}
+    not_after = __utils__["pgsalt_pki.iso"](cert.not_valid_after_utc)
+    return {"cert": cert_status, "ca": ca_status, "not_after": not_after}
 
 
 def info(cert_path=DEFAULT_CERT):
@@ -489,17 +366,18 @@ def info(cert_path=DEFAULT_CERT):
         salt pg1 pgsalt_tls.info
         salt pg1 pgsalt_tls.info cert_path=/etc/pgsalt/tls/issued/ca.crt
     """
-    data = _read(cert_path)
+    data = __utils__["pgsalt_pki.read"](cert_path)
     if data is None:
         raise CommandExecutionError(f"no certificate at {cert_path}")
     cert = _load_cert(data, cert_path)
     not_after = cert.not_valid_after_utc
+    iso = __utils__["pgsalt_pki.iso"]
     return {
         "subject": cert.subject.rfc4514_string(),
         "sans": sorted(_san_strings(cert)),
         "issuer": cert.issuer.rfc4514_string(),
         "serial": format(cert.serial_number, "x"),
-        "not_before": _iso(cert.not_valid_before_utc),
-        "not_after": _iso(not_after),
+        "not_before": iso(cert.not_valid_before_utc),
+        "not_after": iso(not_after),
         "days_left": (not_after - _now()).days,
     }

@@ -13,6 +13,9 @@ The CAs live in ``pgsalt_ca_dir`` (master option), by default
     <dir>/<cluster>/ca.crt       CN "pgsalt <cluster> CA", 10 years
     <dir>/<cluster>/issued.jsonl one JSON line per issued certificate
 
+Reading and writing those files goes through ``_utils/pgsalt_pki.py``
+(``__utils__["pgsalt_pki.*"]``), which the host side uses too.
+
 An orchestration issues certificates with::
 
     issue-certificates:
@@ -29,7 +32,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 
 import salt.client
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -73,19 +75,6 @@ def _now():
     return datetime.datetime.now(datetime.UTC)
 
 
-def _iso(moment):
-    """
-    A timestamp as the functions return it.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _iso(cert.not_valid_after_utc)  # '2027-05-01T09:30:00+00:00'
-    """
-    return moment.isoformat(timespec="seconds")
-
-
 def _cluster_dir(cluster, create=True):
     """
     The directory of CLUSTER's CA, created 0700 (with its parent) when CREATE.
@@ -103,69 +92,8 @@ def _cluster_dir(cluster, create=True):
     path = os.path.join(base, cluster)
     if create:
         for each in (base, path):
-            if not os.path.isdir(each):
-                os.makedirs(each, 0o700, exist_ok=True)
-                os.chmod(each, 0o700)
+            __utils__["pgsalt_pki.ensure_dir"](each, 0o700)
     return path
-
-
-def _create_exclusive(path, data, mode):
-    """
-    Write DATA to PATH only if PATH does not exist; True when this call created it.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _create_exclusive("/etc/salt/pki/master/pgsalt/demo/ca.key", pem, 0o600)
-    """
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # Complete file first, then link: link fails on an existing PATH, so two
-        # runs at once never overwrite each other and no reader sees half a file.
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(tmp)
-    return True
-
-
-def _read(path):
-    """
-    The bytes of PATH, or None when it does not exist.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _read("/etc/salt/pki/master/pgsalt/demo/ca.crt")
-    """
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return None
-
-
-def _spki(public_key):
-    """
-    DER SubjectPublicKeyInfo, to compare public keys of any type.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _spki(cert.public_key()) == _spki(key.public_key())
-    """
-    return public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def _ca_key(directory, create):
@@ -179,24 +107,14 @@ def _ca_key(directory, create):
         _ca_key("/etc/salt/pki/master/pgsalt/demo", create=True)
     """
     path = os.path.join(directory, "ca.key")
-    data = _read(path)
-    if data is None and create:
-        key = ec.generate_private_key(ec.SECP384R1())
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        if _create_exclusive(path, pem, 0o600):
-            log.info("created CA key %s", path)
-            return key
-        data = _read(path)  # another run made it first: its key is the CA's
-    if data is None:
-        return None
-    try:
-        return serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise CommandExecutionError(f"{path} is not a usable private key") from exc
+    key = __utils__["pgsalt_pki.load_key"](path)
+    if key is not None or not create:
+        return key
+    # Another run that made the key first wins: its key is the CA's.
+    key, created = __utils__["pgsalt_pki.create_key"](path, ec.SECP384R1())
+    if created:
+        log.info("created CA key %s", path)
+    return key
 
 
 def _new_ca_cert(cluster, key):
@@ -273,18 +191,20 @@ def _ca(cluster, create=True):
     if key is None:
         return None
     path = os.path.join(directory, "ca.crt")
-    data = _read(path)
+    data = __utils__["pgsalt_pki.read"](path)
     if data is None and not create:
         return None
     if data is None:
         # Also reached when an earlier run died between key and certificate;
         # every run certifies the key on disk, and the first certificate linked wins.
         cert = _new_ca_cert(cluster, key)
-        if not _create_exclusive(path, cert.public_bytes(serialization.Encoding.PEM), 0o644):
-            data = _read(path)
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        if not __utils__["pgsalt_pki.create_exclusive"](path, pem, 0o644):
+            data = __utils__["pgsalt_pki.read"](path)
     if data is not None:
         cert = x509.load_pem_x509_certificate(data)
-    if _spki(cert.public_key()) != _spki(key.public_key()):
+    spki = __utils__["pgsalt_pki.spki"]
+    if spki(cert.public_key()) != spki(key.public_key()):
         raise CommandExecutionError(f"{path} is not the certificate of {directory}/ca.key")
     return key, cert
 
@@ -491,8 +411,8 @@ def _record(cluster, cert, minion, reason):
     entry = {
         "serial": format(cert.serial_number, "x"),
         "minion": minion,
-        "not_after": _iso(cert.not_valid_after_utc),
-        "issued_at": _iso(_now()),
+        "not_after": __utils__["pgsalt_pki.iso"](cert.not_valid_after_utc),
+        "issued_at": __utils__["pgsalt_pki.iso"](_now()),
         "reason": reason,
     }
     path = os.path.join(_cluster_dir(cluster), RECORD)
@@ -515,7 +435,8 @@ def issued(cluster):
 
         salt-run pgsalt_ca.issued demo
     """
-    data = _read(os.path.join(_cluster_dir(cluster, create=False), RECORD))
+    path = os.path.join(_cluster_dir(cluster, create=False), RECORD)
+    data = __utils__["pgsalt_pki.read"](path)
     if data is None:
         return []
     return [json.loads(line) for line in data.decode().splitlines() if line.strip()]

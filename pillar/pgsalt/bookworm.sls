@@ -1,5 +1,6 @@
-# The same cluster shape on Debian 12 hosts (pg11..pg13), to prove the formula on both
-# releases. The hosts join the bed only when a test adds them (tb add pg11 --os debian-12).
+# The same cluster shape on Debian 12 hosts (pg11..pg13, and pg14 the repository host), to
+# prove the formula on both releases. The hosts join the bed only when a test adds them
+# (tb add pg11 --os debian-12).
 pgsalt:
   clusters:
     bookworm:
@@ -8,6 +9,7 @@ pgsalt:
         pg11: {roles: [dcs, db, balancer]}
         pg12: {roles: [dcs, db, balancer]}
         pg13: {roles: [dcs, db, balancer]}
+        pg14: {roles: [backup]}
       users:
         superuser: {password: bookworm-superuser-4Tg8pLw2}
         replication: {password: bookworm-replication-9Xs3bKv7}
@@ -19,3 +21,5 @@ pgsalt:
         app:
           owner: app
           extensions: [pg_stat_statements]
+      pgbackrest:
+        enabled: true

@@ -1,5 +1,6 @@
-"""The same deploy on three bare Debian 12 hosts: PostgreSQL 15, etcd 3.4, PgBouncer 1.18
-(no auth_dbname) and Patroni from a pinned venv. Also the dry run on bare hosts."""
+"""The same deploy on bare Debian 12 hosts: PostgreSQL 15, etcd 3.4, PgBouncer 1.18 (no
+auth_dbname), Patroni from a pinned venv, and pgBackRest 2.45 with its repository on pg14.
+Also the dry run on bare hosts."""
 
 import pytest
 from checks import (
@@ -12,19 +13,21 @@ from conftest import changed_states
 pytestmark = pytest.mark.e2e
 
 MEMBERS = ["pg11", "pg12", "pg13"]
+REPO = "pg14"
 ADDRESSES = {"pg11": "10.77.0.21", "pg12": "10.77.0.22", "pg13": "10.77.0.23"}
 
 
 @pytest.fixture(scope="module")
 def bookworm(bed):
     known = bed.status()
-    bed.tb("add", *[m for m in MEMBERS if m not in known], "--os", "debian-12") \
-        if set(MEMBERS) - set(known) else None
-    for node in set(MEMBERS) & set(known):
+    hosts = [*MEMBERS, REPO]
+    bed.tb("add", *[m for m in hosts if m not in known], "--os", "debian-12") \
+        if set(hosts) - set(known) else None
+    for node in set(hosts) & set(known):
         bed.tb("rebuild", node)  # the dry run needs bare hosts
     yield
     # The Debian 12 hosts are not needed by later tests; free their memory.
-    for node in MEMBERS:
+    for node in hosts:
         bed.tb("kill", node, check=False)
 
 
@@ -50,5 +53,9 @@ def test_deploy_on_debian_12(bed, bookworm):
     assert_etcd_healthy(bed, "pg12", 3)
     assert_routing(bed, MEMBERS, ADDRESSES, "bookworm", "app")
     assert_write_then_read_everywhere(bed, MEMBERS, "bookworm")
+    info = bed.salt(REPO, "pgsalt_backrest.info", "bookworm", "runas=postgres")[REPO]
+    assert [b for b in info["backup"] if b["type"] == "full"], info
+    assert bed.salt(REPO, "pgsalt_backrest.check", "bookworm", "runas=postgres")[REPO] is True
+    assert "2.45" in bed.sh(REPO, "pgbackrest", "version")
     ok, again = bed.orchestrate("orch.deploy", {"cluster": "bookworm"})
     assert ok and changed_states(again) == []

@@ -10,6 +10,7 @@ import sys
 from unittest.mock import MagicMock
 
 import pgsalt_model
+import pgsalt_pki
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ ADDRESSES = {
 }
 DEMO = {"pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13", "pg4": "10.77.0.14"}
 DB = {mid: addr for mid, addr in DEMO.items() if mid != "pg4"}  # pg4 is the repository host
-KNOWN_MINIONS = ["pg1", "pg2", "pg3", "pg4", "pg5", "pg11", "pg12", "pg13"]
+KNOWN_MINIONS = ["pg1", "pg2", "pg3", "pg4", "pg5", "pg11", "pg12", "pg13", "pg14"]
 
 
 def load(name, relpath):
@@ -74,9 +75,19 @@ def passwords(pillar):
     return found
 
 
+def _published(module):
+    """What Salt's loader puts in ``__utils__`` for a utils module: each name in its ``__all__``."""
+    return {f"{module.__name__}.{name}": getattr(module, name) for name in module.__all__}
+
+
 def model_utils():
     """``__utils__`` as Salt's loader builds it from _utils/pgsalt_model.py (its ``__all__``)."""
-    return {f"pgsalt_model.{name}": getattr(pgsalt_model, name) for name in pgsalt_model.__all__}
+    return _published(pgsalt_model)
+
+
+def pki_utils():
+    """``__utils__`` as Salt's loader builds it from _utils/pgsalt_pki.py (its ``__all__``)."""
+    return _published(pgsalt_pki)
 
 
 def minion_globals(minion="pg2", osfinger="Debian-13", pillar=None, addresses=None):

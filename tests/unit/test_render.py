@@ -359,7 +359,8 @@ VIP = {"keepalived", "keepalived.package", "keepalived.config", "keepalived.serv
         # db and balancer, using the demo cluster's etcd
         ("pg5", "Debian-13", {sls for sls in ALL_ROLES if not sls.startswith("etcd")}),
         ("pg5", "Debian-12", {sls for sls in ALL_ROLES if not sls.startswith("etcd")}),
-        ("pg12", "Debian-12", ALL_ROLES),
+        ("pg12", "Debian-12", ALL_ROLES | BACKUP),
+        ("pg14", "Debian-12", {"pgsalt", "pgsalt.python"} | BACKUP),
     ],
 )
 def test_highstate_of_a_member_is_consistent(render, minion, osfinger, expected):

@@ -11,6 +11,7 @@ import stat
 from unittest.mock import MagicMock, patch
 
 import loaders
+import pgsalt_pki
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -97,8 +98,12 @@ def pki(tmp_path):
 @pytest.fixture
 def configure_loader_modules(context, pki):
     return {
-        ca_runner: {"__opts__": {"id": "master", "pki_dir": str(pki)}, "__context__": context},
-        tls: {"__grains__": {"id": "pg1"}, "__salt__": {}},
+        ca_runner: {
+            "__opts__": {"id": "master", "pki_dir": str(pki)},
+            "__context__": context,
+            "__utils__": loaders.pki_utils(),
+        },
+        tls: {"__grains__": {"id": "pg1"}, "__salt__": {}, "__utils__": loaders.pki_utils()},
     }
 
 
@@ -234,13 +239,14 @@ def test_reissue(hosts, client, pki, change, days, reason, everyone):
     assert ret["result"] is True
     assert ret["minions"]["pg1"].startswith(f"issued: {reason}")
     if days == 20:
-        assert ret["minions"]["pg1"] == f"issued: expires {tls._iso(old.not_valid_after_utc)}"
+        assert ret["minions"]["pg1"] == f"issued: expires {pgsalt_pki.iso(old.not_valid_after_utc)}"
     assert client.installs() == (["pg1", "pg2", "pg3"] if everyone else ["pg1"])
     new = load_cert(pg1.cert)
     assert new.serial_number != old.serial_number
     new.verify_directly_issued_by(load_cert(pki / "pgsalt" / CLUSTER / "ca.crt"))
     # and the new certificate is the one the host now wants
-    assert issue(hosts)["minions"]["pg1"] == f"current until {tls._iso(new.not_valid_after_utc)}"
+    until = pgsalt_pki.iso(new.not_valid_after_utc)
+    assert issue(hosts)["minions"]["pg1"] == f"current until {until}"
 
 
 def _other_cn(host):
@@ -343,17 +349,59 @@ def test_ca_key_is_never_overwritten(pki):
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    real = ca_runner._create_exclusive
+    real = pgsalt_pki.create_exclusive
 
     def late(path, data, mode):
         if path.endswith("ca.key"):
             assert real(path, winner_pem, 0o600)
         return real(path, data, mode)
 
-    with patch.object(ca_runner, "_create_exclusive", late):
+    with patch.object(pgsalt_pki, "create_exclusive", late):
         pem = ca_runner.ca_cert(CLUSTER)
     cert = x509.load_pem_x509_certificate(pem.encode())
-    assert tls._spki(cert.public_key()) == tls._spki(winner.public_key())
+    assert pgsalt_pki.spki(cert.public_key()) == pgsalt_pki.spki(winner.public_key())
     assert mode(ca_dir / "ca.key") == 0o600
     assert [p.name for p in ca_dir.iterdir() if p.name.startswith(".")] == []
     assert (cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)).days >= 3650
+
+
+def test_host_key_is_never_overwritten(tmp_path):
+    """Two requests at once on a host: the one that links its key second takes the first's."""
+    path = tmp_path / "tls" / "host.key"
+    winner = ec.generate_private_key(ec.SECP256R1())
+    winner_pem = winner.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    real = pgsalt_pki.create_exclusive
+
+    def late(target, data, mode):
+        assert real(target, winner_pem, 0o600)
+        return real(target, data, mode)
+
+    with patch.object(pgsalt_pki, "create_exclusive", late), patch.object(tls, "log") as log:
+        key = tls._ensure_key(str(path))
+    assert pgsalt_pki.spki(key.public_key()) == pgsalt_pki.spki(winner.public_key())
+    assert path.read_bytes() == winner_pem and mode(path) == 0o600
+    assert mode(path.parent) == 0o755
+    assert [p.name for p in path.parent.iterdir()] == ["host.key"]  # no temporary file left
+    log.info.assert_not_called()  # this run created no key
+
+    # a later run loads that key, narrowing a mode wider than group read
+    path.chmod(0o644)
+    assert pgsalt_pki.spki(tls._ensure_key(str(path)).public_key()) == pgsalt_pki.spki(
+        winner.public_key()
+    )
+    assert path.read_bytes() == winner_pem and mode(path) == 0o600
+
+
+def test_unusable_key_is_refused_not_replaced(tmp_path):
+    """A broken key is an error naming the file, none of its bytes, and it stays as it was."""
+    path = tmp_path / "host.key"
+    broken = b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"
+    path.write_bytes(broken)
+    with pytest.raises(CommandExecutionError) as err:
+        tls._ensure_key(str(path))
+    assert str(err.value) == f"{path} is not a usable private key"
+    assert path.read_bytes() == broken
