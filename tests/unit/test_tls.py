@@ -6,6 +6,7 @@ minion would (its own id grain, its own addresses, its own files), so the tests 
 whole round trip from key to installed certificate.
 """
 
+import contextlib
 import datetime
 import stat
 from unittest.mock import MagicMock, patch
@@ -332,6 +333,30 @@ def test_install_refuses_other_key_and_other_ca(hosts, client, tmp_path):
     }
 
 
+@contextlib.contextmanager
+def another_run_links_first(name, curve):
+    """Another run writes its key to each file called NAME just before this run links its own.
+
+    Yields that run's key and PEM. Key files are written through
+    ``pgsalt_pki.create_exclusive`` (which ``create_key`` calls), so it is patched there.
+    """
+    winner = ec.generate_private_key(curve)
+    winner_pem = winner.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    real = pgsalt_pki.create_exclusive
+
+    def late(path, data, mode):
+        if path.endswith(name):
+            assert real(path, winner_pem, 0o600)
+        return real(path, data, mode)
+
+    with patch.object(pgsalt_pki, "create_exclusive", late):
+        yield winner, winner_pem
+
+
 def test_ca_key_is_never_overwritten(pki):
     ca_dir = pki / "pgsalt" / CLUSTER
     first = ca_runner.ca_cert(CLUSTER)
@@ -343,20 +368,7 @@ def test_ca_key_is_never_overwritten(pki):
     # must take that key rather than replace it, and certify it
     (ca_dir / "ca.key").unlink()
     (ca_dir / "ca.crt").unlink()
-    winner = ec.generate_private_key(ec.SECP384R1())
-    winner_pem = winner.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    real = pgsalt_pki.create_exclusive
-
-    def late(path, data, mode):
-        if path.endswith("ca.key"):
-            assert real(path, winner_pem, 0o600)
-        return real(path, data, mode)
-
-    with patch.object(pgsalt_pki, "create_exclusive", late):
+    with another_run_links_first("ca.key", ec.SECP384R1()) as (winner, _pem):
         pem = ca_runner.ca_cert(CLUSTER)
     cert = x509.load_pem_x509_certificate(pem.encode())
     assert pgsalt_pki.spki(cert.public_key()) == pgsalt_pki.spki(winner.public_key())
@@ -368,19 +380,10 @@ def test_ca_key_is_never_overwritten(pki):
 def test_host_key_is_never_overwritten(tmp_path):
     """Two requests at once on a host: the one that links its key second takes the first's."""
     path = tmp_path / "tls" / "host.key"
-    winner = ec.generate_private_key(ec.SECP256R1())
-    winner_pem = winner.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    real = pgsalt_pki.create_exclusive
-
-    def late(target, data, mode):
-        assert real(target, winner_pem, 0o600)
-        return real(target, data, mode)
-
-    with patch.object(pgsalt_pki, "create_exclusive", late), patch.object(tls, "log") as log:
+    with (
+        another_run_links_first("host.key", ec.SECP256R1()) as (winner, winner_pem),
+        patch.object(tls, "log") as log,
+    ):
         key = tls._ensure_key(str(path))
     assert pgsalt_pki.spki(key.public_key()) == pgsalt_pki.spki(winner.public_key())
     assert path.read_bytes() == winner_pem and mode(path) == 0o600
