@@ -60,14 +60,15 @@ def main():
     a = p.parse_args()
     bed = Bed()
     rows = []
+    command = "make chaos" if len(sys.argv) == 1 else "python tests/chaos/run.py " + " ".join(
+        sys.argv[1:])
     for scenario, profile, port, repeat in combinations(a):
         for _ in range(repeat):
             result = run(bed, scenario, profile, port)
             print(result, flush=True)
             rows.append(row(result))
+            write(rows, command)  # after each run: a run that breaks keeps what was measured
     set_profile(bed, "default")
-    write(rows, "make chaos" if len(sys.argv) == 1 else "python tests/chaos/run.py "
-          + " ".join(sys.argv[1:]))
     print(OUT.read_text())
 
 

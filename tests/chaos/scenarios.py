@@ -142,7 +142,8 @@ def _cut_from_etcd(bed, ctx):
 
 def _etcd_member_then_leader(bed, ctx):
     """etcd loses a follower, gets it back, then loses its leader."""
-    etcd_leader = bed.salt("pg1", "pgsalt_etcd.leader")["pg1"]
+    etcd_leader = bed.wait("an etcd leader",
+                           lambda: bed.salt("pg1", "pgsalt_etcd.leader").get("pg1"), timeout=60)
     follower = next(m for m in MEMBERS if m != etcd_leader)
     undo(ctx, bed.sh, follower, "systemctl", "start", "etcd")
     bed.sh(follower, "systemctl", "stop", "etcd")
