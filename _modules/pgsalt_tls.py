@@ -193,7 +193,8 @@ def _wanted_sans(network=None):
 
     .. code-block:: python
 
-        _wanted_sans("10.77.0.0/24")  # {'DNS:pg1', 'IP:127.0.0.1', 'IP:10.77.0.11'}
+        _wanted_sans("10.77.0.0/24")  # {'DNS:pg1', 'IP:127.0.0.1', 'IP:10.77.0.11',
+                                      #  'DNS:10.77.0.11'}
     """
     net = _network(network)
     wanted = {f"DNS:{__grains__['id']}", f"IP:{LOOPBACK}"}
@@ -203,7 +204,9 @@ def _wanted_sans(network=None):
         except ValueError:
             continue
         if addr.version == 4 and (net is None or addr in net):
-            wanted.add(f"IP:{addr}")
+            # Also as a DNS name: pgBackRest before 2.48 (Debian 12 has 2.45) matches the
+            # host it connects to against the CN and DNS names only.
+            wanted.update({f"IP:{addr}", f"DNS:{addr}"})
     return wanted
 
 

@@ -302,12 +302,24 @@ def _check_key(public_key):
     raise Refused("CSR key is neither EC (256 bits or more) nor RSA (2048 bits or more)")
 
 
+def _as_address(text):
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _allowed_address(addr, net):
+    return addr is not None and (addr == LOOPBACK or net is None or addr in net)
+
+
 def _csr_sans(csr, minion, net):
     """
     The CSR's SANs as general names, after checking each may be certified for MINION.
 
-    DNS names must be the minion id; addresses must be 127.0.0.1 or inside NET
-    (any address when NET is None); other kinds of names are refused.
+    DNS names must be the minion id, or an address allowed as an IP name (pgBackRest
+    before 2.48 matches hosts against DNS names only); addresses must be 127.0.0.1 or
+    inside NET (any address when NET is None); other kinds of names are refused.
 
     CLI Example (internal):
 
@@ -321,10 +333,13 @@ def _csr_sans(csr, minion, net):
         raise Refused("CSR has no subjectAltName") from exc
     for name in names:
         if isinstance(name, x509.DNSName):
-            if name.value != minion:
+            addr = _as_address(name.value)
+            if addr is None and name.value != minion:
                 raise Refused(f"CSR asks for DNS:{name.value}, not DNS:{minion}")
+            if addr is not None and not _allowed_address(addr, net):
+                raise Refused(f"CSR asks for DNS:{name.value}, outside {net}")
         elif isinstance(name, x509.IPAddress):
-            if name.value != LOOPBACK and net is not None and name.value not in net:
+            if not _allowed_address(name.value, net):
                 raise Refused(f"CSR asks for IP:{name.value}, outside {net}")
         else:
             raise Refused(f"CSR asks for a {type(name).__name__}, which pgsalt does not issue")
