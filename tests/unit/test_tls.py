@@ -223,7 +223,8 @@ def _new_key(host, pki):
 @pytest.mark.parametrize(
     "change, days, reason, everyone",
     [
-        (_move_address, 365, "SANs changed (+DNS:10.77.0.21 +IP:10.77.0.21 -DNS:10.77.0.11 -IP:10.77.0.11)", False),
+        (_move_address, 365, "SANs changed (+DNS:10.77.0.21 +IP:10.77.0.21 "
+         "-DNS:10.77.0.11 -IP:10.77.0.11)", False),
         (_new_ca, 365, "other CA", True),
         (_new_key, 365, "key mismatch", False),
         (None, 20, "expires ", True),  # renew_days is 30: all three are due
