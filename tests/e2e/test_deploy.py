@@ -30,7 +30,8 @@ def test_deploy_builds_the_cluster_in_order(demo):
                        "pgsalt-deploy-etcd", "pgsalt-deploy-postgresql"]
     assert ids[6:9] == [f"pgsalt-deploy-patroni-{m}" for m in MEMBERS]
     assert ids[9:] == ["pgsalt-deploy-sql-objects", "pgsalt-deploy-haproxy",
-                       "pgsalt-deploy-pgbouncer", "pgsalt-deploy-backup-stanza"]
+                       "pgsalt-deploy-pgbouncer", "pgsalt-deploy-keepalived",
+                       "pgsalt-deploy-backup-stanza"]
 
 
 def test_one_leader_two_streaming_replicas_and_healthy_etcd(bed, demo):
