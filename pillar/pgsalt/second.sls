@@ -1,5 +1,7 @@
 # A second cluster on a further host, with its own scope, using the demo cluster's etcd.
-# It has one db member and stays empty until a host named pg5 joins the bed.
+# It has one db member and stays empty until a host named pg5 joins the bed. Its backups
+# go to a posix repository: a path on the db hosts (one here; with several, a filesystem
+# they all mount).
 pgsalt:
   clusters:
     second:
@@ -17,3 +19,6 @@ pgsalt:
         shop: {password: second-shop-password-R5hM9wEc}
       databases:
         shop: {owner: shop}
+      pgbackrest:
+        enabled: true
+        repository: {type: posix, path: /var/lib/pgbackrest-posix}

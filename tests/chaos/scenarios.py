@@ -116,6 +116,15 @@ def _stop_patroni(bed, ctx):
     bed.sh(ctx["victim"], "systemctl", "stop", "patroni")
 
 
+def _stop_patroni_repository_down(bed, ctx):
+    """A graceful failover while the backup repository host is powered off: neither the
+    old primary's last archive-push nor the promotion's archive-get may hold it up."""
+    undo(ctx, bed.tb, "start", REPOSITORY)
+    bed.tb("kill", REPOSITORY)
+    time.sleep(2)
+    _stop_patroni(bed, ctx)
+
+
 def _freeze_patroni(bed, ctx):
     undo(ctx, bed.sh, ctx["victim"], "pkill", "-CONT", "-f", PATRONI)
     bed.sh(ctx["victim"], "pkill", "-STOP", "-f", PATRONI)
@@ -280,6 +289,7 @@ def _rejoined_by_rewind(bed, ctx):
 SCENARIOS = {
     "primary-power-loss": Scenario(_power_loss),
     "primary-patroni-stop": Scenario(_stop_patroni),
+    "primary-patroni-stop-repository-down": Scenario(_stop_patroni_repository_down),
     "primary-patroni-frozen": Scenario(_freeze_patroni),
     "primary-host-frozen": Scenario(_freeze_host),
     "primary-cut": Scenario(_cut),

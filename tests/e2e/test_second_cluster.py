@@ -1,4 +1,5 @@
-"""A second cluster on a further host, with its own scope, using the demo cluster's etcd."""
+"""A second cluster on a further host, with its own scope, using the demo cluster's etcd,
+and its backups in a posix repository."""
 
 import pytest
 from checks import assert_one_leader_and_streaming_replicas, roles
@@ -34,3 +35,15 @@ def test_second_cluster_uses_demo_etcd_and_leaves_demo_alone(bed, demo):
     assert assert_one_leader_and_streaming_replicas(bed, ["pg1", "pg2", "pg3"]) == demo_leader
     assert bed.salt("pg[123]", "cmd.run",
                     "systemctl show -p ActiveEnterTimestamp patroni") == started
+
+
+def test_posix_repository_backs_up_on_the_primary(bed, demo):
+    stanza = bed.salt("pg5", "pgsalt_backrest.info", "second", "runas=postgres")["pg5"]
+    assert [b for b in stanza["backup"] if b["type"] == "full"], stanza
+    assert bed.salt("pg5", "pgsalt_backrest.check", "second", "runas=postgres")["pg5"] is True
+    assert bed.sh("pg5", "systemctl", "is-active", "pgsalt-backup-full.timer").strip() == "active"
+    # The timer's unit runs the backup on the primary only (ExecCondition).
+    bed.sh("pg5", "systemctl", "start", "pgsalt-backup@incr.service")
+    newest = bed.salt("pg5", "pgsalt_backrest.info", "second", "runas=postgres")["pg5"]
+    assert newest["backup"][-1]["type"] == "incr", newest["backup"][-1]
+    assert bed.sh("pg5", "systemctl", "is-active", "pgbackrest", check=False).strip() != "active"

@@ -357,8 +357,8 @@ VIP = {"keepalived", "keepalived.package", "keepalived.config", "keepalived.serv
         # the demo's repository host
         ("pg4", "Debian-13", {"pgsalt", "pgsalt.python"} | BACKUP),
         # db and balancer, using the demo cluster's etcd
-        ("pg5", "Debian-13", {sls for sls in ALL_ROLES if not sls.startswith("etcd")}),
-        ("pg5", "Debian-12", {sls for sls in ALL_ROLES if not sls.startswith("etcd")}),
+        ("pg5", "Debian-13", {sls for sls in ALL_ROLES if not sls.startswith("etcd")} | BACKUP),
+        ("pg5", "Debian-12", {sls for sls in ALL_ROLES if not sls.startswith("etcd")} | BACKUP),
         ("pg12", "Debian-12", ALL_ROLES | BACKUP),
         ("pg14", "Debian-12", {"pgsalt", "pgsalt.python"} | BACKUP),
     ],
