@@ -104,3 +104,23 @@ def minion_globals(minion="pg2", osfinger="Debian-13", pillar=None, addresses=No
         "__opts__": {"id": minion},
         "__context__": {},
     }
+
+
+class FakeClock:
+    """Stands in for a module's ``time``: sleeping moves the clock on."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def run_result(stdout="", stderr="", retcode=0):
+    """What Salt's cmd.run_all returns."""
+    return {"pid": 4242, "retcode": retcode, "stdout": stdout, "stderr": stderr}

@@ -6,7 +6,8 @@ from unittest.mock import patch
 
 import pgsalt_states
 import pytest
-from loaders import load
+from loaders import FakeClock, load
+from loaders import run_result as result
 from salt.exceptions import CommandExecutionError
 
 pytestmark = pytest.mark.unit
@@ -106,9 +107,6 @@ def stanza_json(code=0):
     return stanza
 
 
-def result(stdout="", stderr="", retcode=0):
-    return {"pid": 4242, "retcode": retcode, "stdout": stdout, "stderr": stderr}
-
 
 class FakeBackRest:
     """Stands in for cmd.run_all: one stanza on a pgbackrest 2.55, recording every call."""
@@ -168,20 +166,6 @@ class FakeBackRest:
     def _restore(self, argv):
         return result()
 
-
-class FakeClock:
-    """Stands in for the state module's ``time``: sleeping moves the clock on."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

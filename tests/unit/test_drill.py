@@ -8,7 +8,8 @@ import tempfile
 from unittest.mock import MagicMock, call, patch
 
 import pytest
-from loaders import load
+from loaders import FakeClock, load
+from loaders import run_result as result
 from salt.exceptions import CommandExecutionError
 
 pytestmark = pytest.mark.unit
@@ -51,23 +52,6 @@ RESTORE_ERROR = (
 )
 
 
-def result(stdout="", stderr="", retcode=0):
-    return {"pid": 4242, "retcode": retcode, "stdout": stdout, "stderr": stderr}
-
-
-class FakeClock:
-    """Stands in for the module's ``time``: sleeping moves the clock on."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def monotonic(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class FakeServer:
