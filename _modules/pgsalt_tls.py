@@ -185,7 +185,7 @@ def _network(network):
         raise CommandExecutionError(f"network {network!r} is not a CIDR: {exc}") from exc
 
 
-def _wanted_sans(network=None):
+def _wanted_sans(network=None, exclude=None):
     """
     The SANs this host's certificate should carry.
 
@@ -203,7 +203,7 @@ def _wanted_sans(network=None):
             addr = ipaddress.ip_address(text)
         except ValueError:
             continue
-        if addr.version == 4 and (net is None or addr in net):
+        if addr.version == 4 and (net is None or addr in net) and text not in (exclude or ()):
             # Also as a DNS name: pgBackRest before 2.48 (Debian 12 has 2.45) matches the
             # host it connects to against the CN and DNS names only.
             wanted.update({f"IP:{addr}", f"DNS:{addr}"})
@@ -274,14 +274,17 @@ def _csr(key, sans):
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
 
 
-def request(ca_pem, network=None, renew_days=30, key_path=DEFAULT_KEY, cert_path=DEFAULT_CERT):
+def request(ca_pem, network=None, renew_days=30, key_path=DEFAULT_KEY, cert_path=DEFAULT_CERT,
+            exclude=None):
     """
     Make the host key if needed; return a CSR when the issued certificate is not current.
 
     The certificate is current when it exists, holds this host's public key, was
     signed by the CA in ``ca_pem``, carries exactly the wanted SANs (DNS:<minion id>,
     IP:127.0.0.1 and the host's IPv4 addresses inside ``network``, all of them when
-    ``network`` is not given) and does not expire within ``renew_days``.
+    ``network`` is not given, except those in ``exclude``: a virtual IP comes and goes
+    with keepalived, and must not make the certificate change with it) and does not
+    expire within ``renew_days``.
 
     Returns ``{"status": "current", "not_after": ISO}`` or
     ``{"status": "csr", "reason": "missing" | "key mismatch" | "other CA" |
@@ -295,7 +298,7 @@ def request(ca_pem, network=None, renew_days=30, key_path=DEFAULT_KEY, cert_path
         salt pg1 pgsalt_tls.request "$(cat ca.crt)" network=10.77.0.0/24
     """
     ca = _load_cert(ca_pem, "CA certificate")
-    wanted = _wanted_sans(network)
+    wanted = _wanted_sans(network, exclude)
     key = _ensure_key(key_path)
     reason, cert = _stale_reason(cert_path, key, ca, wanted, renew_days)
     if reason is None:

@@ -539,12 +539,14 @@ def _report(cluster, lines, failures, test):
 
 
 def issue(
-    cluster, minions, network=None, days=365, renew_days=30, test=False, timeout=DEFAULT_TIMEOUT
+    cluster, minions, network=None, days=365, renew_days=30, test=False, timeout=DEFAULT_TIMEOUT,
+    exclude=None,
 ):
     """
     Give each of MINIONS a current certificate from CLUSTER's CA.
 
-    Each minion runs ``pgsalt_tls.request``; a CSR it returns is signed when it
+    Each minion runs ``pgsalt_tls.request`` (addresses in ``exclude``, such as a VIP,
+    are left out of its certificate); a CSR it returns is signed when it
     verifies, its CN is that minion's id and its addresses are 127.0.0.1 or
     inside ``network``; the certificate goes back with ``pgsalt_tls.install``.
     With ``test=True`` nothing is signed or written (a host key is still
@@ -579,6 +581,7 @@ def issue(
                 "ca_pem": ca[1].public_bytes(serialization.Encoding.PEM).decode(),
                 "network": network or None,
                 "renew_days": int(renew_days),
+                "exclude": list(exclude or []),
             },
             tgt_type="list",
             timeout=timeout,

@@ -47,6 +47,8 @@ pgsalt-deploy-tls-certificates:
     - network: {{ plan.network | json }}
     - days: {{ plan.tls.days }}
     - renew_days: {{ plan.tls.renew_days }}
+    {#- The VIP comes and goes with keepalived: it is no host's own address. #}
+    - exclude: {{ ([plan.vip] if plan.vip else []) | json }}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-python-modules

@@ -411,3 +411,13 @@ def test_unusable_key_is_refused_not_replaced(tmp_path):
         tls._ensure_key(str(path))
     assert str(err.value) == f"{path} is not a usable private key"
     assert path.read_bytes() == broken
+
+
+def test_an_excluded_address_such_as_the_vip_changes_nothing(hosts, client):
+    pg1 = hosts[0]
+    assert issue(hosts, exclude=["10.77.0.250"])["result"] is True
+    before = pg1.cert.read_bytes()
+    pg1.addresses.append("10.77.0.250")  # keepalived put the VIP on pg1
+    ret = issue(hosts, exclude=["10.77.0.250"])
+    assert ret["minions"]["pg1"].startswith("current until"), ret
+    assert pg1.cert.read_bytes() == before
