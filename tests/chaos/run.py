@@ -34,9 +34,13 @@ def write(rows, command):
 
 
 # A shorter plan than the whole matrix (about 45 minutes), most telling first: the power
-# loss with both profiles (three times with the fast one, for its median), the graceful
-# cases through both paths, then every other scenario once through HAProxy.
-FIRST = [("primary-power-loss", "default", 5000, 1), ("primary-power-loss", "fast", 5000, 3),
+# loss, the VIP's moves, a failover with the repository down, the power loss with the fast
+# profile three times (for its median), the graceful cases through both paths, then every
+# other scenario once through HAProxy.
+FIRST = [("primary-power-loss", "default", 5000, 1), ("vip-holder-power-loss", "default", 5000, 1),
+         ("vip-holder-haproxy-stop", "default", 5000, 1),
+         ("primary-patroni-stop-repository-down", "default", 5000, 1),
+         ("primary-power-loss", "fast", 5000, 3),
          ("primary-patroni-stop", "default", 5000, 1), ("primary-patroni-stop", "default", 6432, 1),
          ("balancer-restart", "default", 6432, 1)]
 REPORT = FIRST + [(name, "default", 5000, 1) for name in SCENARIOS
