@@ -108,7 +108,9 @@ def _addr(c, member):
 def patroni_config(c, restore=None):
     """Patroni's YAML config for this member, as a dict. RESTORE (an orch.restore request,
     checked by ``pgsalt_model.restore_plan``) makes a new cluster bootstrap from the
-    backup repository, to its target, instead of running initdb.
+    backup repository, to its target, instead of running initdb. A standby cluster
+    bootstraps as a copy of its source (``standby_cluster``), streaming from the source's
+    read-write endpoint with the replication user it shares with the source.
 
     CLI Example:
 
@@ -126,6 +128,10 @@ def patroni_config(c, restore=None):
     # localhost; without it an old primary cannot decide to rewind and stays diverged.
     hba += [f"host replication {users['replication']['name']} {a}/32 scram-sha-256"
             for a in ["127.0.0.1", *db_addrs]]
+    # Standby clusters of this one stream through its HAProxy rw port; PostgreSQL sees the
+    # balancer's own address (see pgsalt_model.resolve). Balancers on db hosts are covered.
+    hba += [f"host replication {users['replication']['name']} {a}/32 scram-sha-256"
+            for a in c.get("standby_clients", []) if a not in db_addrs]
     hba += [f"host all {users['rewind']['name']} {a}/32 scram-sha-256" for a in db_addrs]
     hba += ["host all all 127.0.0.1/32 scram-sha-256"]
     network = c.get("network")
@@ -150,6 +156,13 @@ def patroni_config(c, restore=None):
         },
         "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
     }
+    standby = c.get("standby_endpoint")
+    if standby:
+        # Read at bootstrap only: the first member clones the source through its rw endpoint
+        # and leads as standby leader; orch.promote_standby removes the key from the DCS.
+        bootstrap["dcs"]["standby_cluster"] = {
+            "host": standby["host"], "port": standby["port"],
+            "create_replica_methods": ["basebackup"]}
     if restore:
         command = __utils__["pgsalt_model.restore_command"](c["scope"], restore)
         # pgBackRest writes the recovery settings (target, promote); Patroni keeps them.

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -621,6 +622,54 @@ def switchover(candidate=None, leader=None, url=None, config_file=None, timeout=
     if candidate:
         body["candidate"] = candidate
     return _action("POST", "/switchover", body, url, config_file, timeout)
+
+
+def _writable():
+    out = __salt__["cmd.run_all"](["psql", "-XAtqc", "select pg_is_in_recovery()"],
+                                  runas="postgres", python_shell=False, ignore_retcode=True)
+    return out["retcode"] == 0 and out["stdout"].strip() == "f"
+
+
+def switch_to(leader, timeout=60, interval=0.1, url=None, config_file=None):
+    """
+    Run on the candidate: switch over from LEADER to this member and return as soon as
+    it answers GET /primary with 200. Patroni answers POST /switchover only on its next
+    1-second poll; polling here in INTERVAL steps saves that, which clients held by a
+    paused pooler feel.
+
+    Returns ``{'result': bool, 'message': str, 'seconds': float}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg2 pgsalt_patroni.switch_to pg1
+    """
+    me = member(url=url, config_file=config_file)["patroni"]["name"]
+    # Sent to the leader's own API: that wakes its loop now, not after loop_wait.
+    api = {m.get("name"): m.get("api_url") for m in
+           cluster(url=url, config_file=config_file).get("members") or []}.get(leader)
+    if not api:
+        raise CommandExecutionError(f"{leader} is not a member with a REST API")
+    leader_url = api.rsplit("/", 1)[0]
+    started = time.monotonic()
+    answer = {}
+    poster = threading.Thread(daemon=True, target=lambda: answer.update(_action(
+        "POST", "/switchover", {"leader": leader, "candidate": me}, leader_url, config_file,
+        timeout)))
+    poster.start()
+    while time.monotonic() - started < float(timeout):
+        if answer and not answer["result"]:
+            break
+        # Patroni may call itself primary a moment before the promotion ends.
+        if _probe("/primary", url, config_file, 2) == 200 and _writable():
+            return {"result": True, "message": f"{me} is the primary",
+                    "seconds": round(time.monotonic() - started, 2)}
+        time.sleep(interval)
+    poster.join(1)
+    _set_retcode()
+    return {"result": False, "seconds": round(time.monotonic() - started, 2),
+            "message": answer.get("message") or f"{me} is not the primary after {timeout}s"}
 
 
 def failover(candidate, url=None, config_file=None, timeout=60):

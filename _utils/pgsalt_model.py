@@ -109,9 +109,12 @@ def resolve(name, clusters, defaults, osfinger=None, addresses=None):
     IPv4 addresses (Salt's mine ``network.ip_addrs``). Added: ``name``, ``scope``,
     ``etcd.token``, formatted PostgreSQL paths and packages, ``patroni.timing_values``,
     each member's ``roles`` and ``address``, ``dcs_members``, ``db_members``,
-    ``balancer_members``, ``etcd_endpoints``, ``etcd_hosts``, ``etcd_initial_cluster``
-    and ``unaddressed`` (members, own or of the etcd cluster used, whose address is
-    unknown; they are left out of the etcd lists). Raises ValueError for an unknown name.
+    ``balancer_members``, ``etcd_endpoints``, ``etcd_hosts``, ``etcd_initial_cluster``,
+    ``standby_endpoint`` (a standby cluster's ``{host, port}`` to stream from, else None),
+    ``standby_clients`` (addresses the standby clusters of this one replicate from) and
+    ``unaddressed`` (members, own or of the etcd or source cluster used, whose address is
+    unknown; they are left out of the lists). A standby cluster's ``users``, ``roles`` and
+    ``databases`` are its source's. Raises ValueError for an unknown name.
     """
     cluster = _resolve_one(name, clusters, defaults, osfinger, addresses)
     etcd, dcs = cluster["etcd"], cluster["dcs"]
@@ -143,8 +146,41 @@ def resolve(name, clusters, defaults, osfinger=None, addresses=None):
         hosts = [_host_port(addr, etcd.get("client_port")) for _, addr in own if addr]
         cluster["etcd_endpoints"] = [f"http://{host}" for host in hosts]
         cluster["etcd_hosts"] = hosts
+
+    cluster["standby_endpoint"] = None
+    source = _standby_source(name, clusters)
+    if source:
+        peer = _resolve_one(source, clusters, defaults, osfinger, addresses)
+        # The data is a copy of the source's: the source's roles and passwords are the ones
+        # that work on it.
+        for key in ("users", "roles", "databases"):
+            cluster[key] = peer.get(key)
+        # The source's read-write endpoint: whichever host its HAProxy routes writes to is
+        # the one to stream from, through a failover of the source too.
+        host = peer["vip"].get("address")
+        if not host:
+            balancers = [(mid, peer["members"][mid]["address"]) for mid in peer["balancer_members"]]
+            unaddressed.update(mid for mid, addr in balancers if not addr)
+            host = ",".join(addr for _, addr in balancers if addr)  # libpq tries each in turn
+        cluster["standby_endpoint"] = {"host": host,
+                                       "port": _mapping(peer.get("haproxy")).get("rw_port")}
+    # Clusters standing by on this one connect through its HAProxy rw port. HAProxy (mode
+    # tcp, no "source" or transparent proxying) opens the server connection from the
+    # balancer's own address, so that is what PostgreSQL sees, never the standby host's.
+    standbys = [other for other in clusters if _standby_source(other, clusters) == name]
+    cluster["standby_clients"] = sorted(
+        {cluster["members"][mid]["address"] for mid in cluster["balancer_members"]} - {None}
+    ) if standbys else []
     cluster["unaddressed"] = sorted(unaddressed, key=str)
     return cluster
+
+
+def _standby_source(name, clusters):
+    """The cluster NAME stands by on, when it names another cluster of pillar; else None."""
+    source = _mapping(_mapping(_mapping(clusters).get(name)).get("standby")).get("cluster")
+    if isinstance(source, str) and source != name and isinstance(clusters.get(source), dict):
+        return source
+    return None
 
 
 def _resolve_one(name, clusters, defaults, osfinger, addresses):
@@ -156,7 +192,7 @@ def _resolve_one(name, clusters, defaults, osfinger, addresses):
     cluster["name"] = name
     if cluster.get("scope") is None:
         cluster["scope"] = name
-    for key in ("etcd", "postgresql", "patroni", "dcs", "pgbackrest", "tls", "vip"):
+    for key in ("etcd", "postgresql", "patroni", "dcs", "pgbackrest", "tls", "vip", "standby"):
         _section(cluster, key)
     if cluster["etcd"].get("token") is None:
         cluster["etcd"]["token"] = name
@@ -237,8 +273,11 @@ def validate(clusters, name=None, defaults=None, known_minions=None):
     _check_members(clusters, name, cluster, path, known_minions, errors)
     _check_dcs(clusters, name, cluster, path, errors)
     _check_ports(cluster, path, errors)
-    _check_users(cluster, path, errors)
-    _check_databases(cluster, path, errors)
+    # A standby cluster's users, roles and databases are its source's: checked under its key.
+    owner = _check_standby(clusters, name, cluster, path, errors)
+    if owner:
+        _check_users(cluster, owner, errors)
+        _check_databases(cluster, owner, errors)
     _check_pools(cluster, path, errors)
     _check_patroni(cluster, path, errors)
     _check_postgresql(cluster, path, errors)
@@ -251,8 +290,9 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
     """Validate cluster NAME and say who does what: the plan an orchestration follows.
 
     Returns ``{"cluster", "errors"}`` when the pillar is refused, else also the sorted
-    minion ids ``members``, ``dcs``, ``db`` and ``balancer``, ``dcs_cluster``, and ``vip``
-    (the virtual IP's address, None without one).
+    minion ids ``members``, ``dcs``, ``db`` and ``balancer``, ``dcs_cluster``, ``vip``
+    (the virtual IP's address, None without one) and ``standby`` (``{"cluster": SOURCE}``
+    for a standby cluster, else {}).
     """
     errors = validate(clusters, name, defaults, known_minions)
     if errors:
@@ -270,6 +310,8 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
         "backup": _backup_plan(resolved),
         "network": resolved.get("network"),
         "vip": resolved["vip"].get("address"),
+        "standby": {"cluster": _standby_source(name, clusters)} if resolved["standby_endpoint"]
+        else {},
         "tls": {key: _mapping(resolved.get("tls")).get(key) for key in ("days", "renew_days")},
     }
 
@@ -419,6 +461,43 @@ def _check_dcs(clusters, name, cluster, path, errors):
             if _url_host(url, None) is None:
                 errors.append(f"{path}:dcs:endpoints: item {index} is not an etcd client URL; "
                               "expected http://HOST:PORT")
+
+
+def _check_standby(clusters, name, cluster, path, errors):
+    """A standby cluster follows another cluster of pillar (standby:cluster). Returns the
+    pillar path its users, roles and databases are checked under: its own, its source's,
+    or None when the source is unusable (its error says why)."""
+    source, here = cluster["standby"].get("cluster"), f"{path}:standby:cluster"
+    if source is None:
+        return path
+    others = [other for other in clusters if other != name]
+    if source == name:
+        errors.append(f"{here}: a cluster cannot stand by on itself; expected another cluster "
+                      f"(accepted: {_names(others) or 'none'})")
+        return None
+    if not (isinstance(source, str) and source in others):
+        errors.append(f"{here}: {source!r}: no such cluster in pillar (accepted: "
+                      f"{_names(others) or 'none'})")
+        return None
+    theirs = _mapping(clusters[source])
+    chained = _mapping(theirs.get("standby")).get("cluster")
+    if chained is not None:
+        errors.append(f"{here}: cluster {source!r} is itself a standby (of {chained!r}); expected "
+                      "a cluster that is not: standby clusters do not chain")
+    if not (any("balancer" in _roles(spec) for spec in _members(theirs).values())
+            or _mapping(theirs.get("vip")).get("address")):
+        errors.append(f"{here}: cluster {source!r} has no member with role balancer and no vip: "
+                      "no read-write endpoint (HAProxy rw_port) to stream from; expected a "
+                      "cluster with balancers")
+    for key in ("users", "roles", "databases"):
+        if key in clusters[name]:
+            errors.append(f"{path}:{key}: set on a standby cluster; its users, roles and "
+                          f"databases come from its source pgsalt:clusters:{source} (its data "
+                          f"is a copy of the source's); expected no {key} here")
+    if cluster["pgbackrest"].get("enabled") is True:
+        errors.append(f"{path}:pgbackrest:enabled: true on a standby cluster; WAL is archived "
+                      f"and backed up on its source pgsalt:clusters:{source}; expected false")
+    return f"pgsalt:clusters:{source}"
 
 
 def _check_ports(cluster, path, errors):

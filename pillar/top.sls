@@ -3,4 +3,5 @@ base:
     - pgsalt.mine
     - pgsalt.demo
     - pgsalt.second
+    - pgsalt.dr
     - pgsalt.bookworm

@@ -19,7 +19,9 @@ pgbouncer-config-ini:
     - require:
       - pgsalt: pgbouncer-package-installed
 
-{#- Only the auth user is listed; application users are looked up through auth_query. #}
+{#- Application users are looked up through auth_query. postgres is listed without a
+    password so that the admin console logs in (peer, pg_hba.conf) even while PAUSE holds
+    the database auth_query runs in. #}
 pgbouncer-config-auth-file:
   file.managed:
     - name: /etc/pgbouncer/userlist.txt
@@ -27,6 +29,16 @@ pgbouncer-config-auth-file:
     - group: postgres
     - mode: '0600'
     - show_changes: False
-    - contents: {{ ('"%s" "%s"' % (auth.name, auth.password)) | json }}
+    - contents: {{ ('"%s" "%s"\n"postgres" ""' % (auth.name, auth.password)) | json }}
+    - require:
+      - pgsalt: pgbouncer-package-installed
+
+pgbouncer-config-hba-file:
+  file.managed:
+    - name: /etc/pgbouncer/pg_hba.conf
+    - source: salt://pgbouncer/files/pg_hba.conf
+    - user: postgres
+    - group: postgres
+    - mode: '0640'
     - require:
       - pgsalt: pgbouncer-package-installed

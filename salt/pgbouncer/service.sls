@@ -9,3 +9,4 @@ pgbouncer-service-running:
     - watch:
       - file: pgbouncer-config-ini
       - file: pgbouncer-config-auth-file
+      - file: pgbouncer-config-hba-file

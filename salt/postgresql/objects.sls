@@ -4,6 +4,16 @@
 {%- set auth = cluster.users.pgbouncer_auth %}
 include:
   - patroni.service
+{%- if cluster.standby.cluster %}
+
+{#- standby cluster: objects come from the source; its data is a read-only copy of the
+    source's, and pgsalt_model gave this cluster the source's users, roles and databases. #}
+postgresql-objects-standby:
+  test.succeed_without_changes:
+    - name: {{ ("standby cluster: objects come from the source, pgsalt:clusters:" ~ cluster.standby.cluster) | json }}
+    - require:
+      - pgsalt_patroni: patroni-service-ready
+{%- else %}
 
 postgresql-objects-role-{{ auth.name }}:
   pgsalt_sql.role_present:
@@ -58,3 +68,4 @@ postgresql-objects-pgbouncer-auth-{{ dbname }}:
       - pgsalt_sql: postgresql-objects-database-{{ dbname }}
       {%- endif %}
 {%- endfor %}
+{%- endif %}

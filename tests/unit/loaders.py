@@ -19,11 +19,11 @@ COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy",
 # Mine data as network.ip_addrs returns it on the bed (pgN is 10.77.0.(10+N)): a NAT address
 # first, the bed's second, so that picking the address inside the cluster's network is exercised.
 ADDRESSES = {
-    f"pg{i}": [f"192.168.100.{i}", f"10.77.0.{10 + i}"] for i in (1, 2, 3, 4, 5, 11, 12, 13, 14)
+    f"pg{i}": [f"192.168.100.{i}", f"10.77.0.{10 + i}"] for i in (1, 2, 3, 4, 5, 6, 11, 12, 13, 14)
 }
 DEMO = {"pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13", "pg4": "10.77.0.14"}
 DB = {mid: addr for mid, addr in DEMO.items() if mid != "pg4"}  # pg4 is the repository host
-KNOWN_MINIONS = ["pg1", "pg2", "pg3", "pg4", "pg5", "pg11", "pg12", "pg13", "pg14"]
+KNOWN_MINIONS = ["pg1", "pg2", "pg3", "pg4", "pg5", "pg6", "pg11", "pg12", "pg13", "pg14"]
 
 
 def load(name, relpath):

@@ -683,7 +683,7 @@ def test_pgbouncer_ini(render, osfinger):
     pgb = ini["pgbouncer"]
     assert pgb["listen_addr"].split(",") == ["10.77.0.12", "127.0.0.1"]
     assert pgb["listen_port"] == "6432"
-    assert pgb["auth_type"] == "scram-sha-256"
+    assert (pgb["auth_type"], pgb["auth_hba_file"]) == ("hba", "/etc/pgbouncer/pg_hba.conf")
     assert pgb["auth_user"] == "pgbouncer_auth"
     assert re.fullmatch(r"SELECT .* FROM pgbouncer\.get_auth\(\$1\)", pgb["auth_query"])
     assert pgb["auth_file"] == "/etc/pgbouncer/userlist.txt"
@@ -700,12 +700,20 @@ def test_pgbouncer_ini(render, osfinger):
         assert password not in text
 
 
-def test_pgbouncer_userlist_has_the_auth_user_only(render):
+def test_pgbouncer_userlist_has_the_auth_user_and_a_postgres_without_password(render):
     node = render()
     fun, args = _args(node.sls("pgbouncer.config")["pgbouncer-config-auth-file"])
     assert fun == "file.managed"
-    assert shlex.split(args["contents"]) == ["pgbouncer_auth", AUTH_PASSWORD]
+    assert shlex.split(args["contents"]) == ["pgbouncer_auth", AUTH_PASSWORD, "postgres", ""]
     assert args["mode"] == "0600"
+    # postgres reaches the admin console by peer over the socket, and nothing else.
+    hba = [line.split() for line in (loaders.ROOT / "salt/pgbouncer/files/pg_hba.conf").read_text()
+           .splitlines() if line.strip() and not line.startswith("#")]
+    postgres = [rule for rule in hba if rule[2] == "postgres"]
+    assert postgres[0] == ["local", "pgbouncer", "postgres", "peer"]
+    assert all(rule[-1] == "reject" for rule in postgres[1:])
+    assert {("local", "all"), ("host", "all")} <= {(r[0], r[1]) for r in postgres[1:]}
+    assert not any(rule[-1] in ("trust", "md5", "password") for rule in hba)
 
 
 def _env_file(text):

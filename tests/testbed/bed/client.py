@@ -5,6 +5,8 @@ import pathlib
 import subprocess
 import time
 
+from . import master
+
 TB = pathlib.Path(__file__).resolve().parents[1] / "tb"
 
 
@@ -53,6 +55,11 @@ class Bed:
         ok = data.get("retcode", 1) == 0 and all(
             v.get("result") is not False for v in by_id.values())
         return ok, by_id
+
+    def override_pillar(self, data=None):
+        """Merge DATA over the repo's pillar until the next call (None: back to the repo's).
+        The master reads it at every pillar compile; minions get it with their next job."""
+        master.OVERRIDE.write_text(json.dumps(data or {}) + "\n")
 
     def psql(self, sql, node="pg1", port=5000, db=None, cluster="demo", check=True):
         args = ["psql", "--node", node, "--port", str(port), "--cluster", cluster, "-c", sql]

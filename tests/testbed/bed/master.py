@@ -23,7 +23,14 @@ def _bin(tool):
     return str(path)
 
 
+# Tests that change the cluster description (a parameter, a new member) write their
+# pillar here; the master merges it over pillar/ (ext_pillar comes last).
+OVERRIDE = C.STATE / "pillar-override.yaml"
+
+
 def configure():
+    if not OVERRIDE.exists():
+        write(OVERRIDE, "{}\n")
     write(CONF_DIR / "master",
           f"# Written by the test bed.\nroot_dir: {ROOT}\ninterface: {C.GATEWAY}\nuser: root\n"
           "auto_accept: false\nopen_mode: false\nworker_threads: 4\ntimeout: 10\n"
@@ -31,6 +38,7 @@ def configure():
           "hash_type: sha256\npillar_source_merging_strategy: recurse\n"
           f"file_roots:\n  base:\n    - {C.REPO / 'salt'}\n    - {C.REPO}\n"
           f"pillar_roots:\n  base:\n    - {C.REPO / 'pillar'}\n"
+          f"ext_pillar:\n  - cmd_yaml: cat {OVERRIDE}\n"
           f"reactor: []\n")
 
 
