@@ -77,8 +77,10 @@ def _route_primary(leader, timeout, sock):
         raise CommandExecutionError(f"HAProxy backend {PRIMARY} has no server {leader} "
                                     f"(it has {', '.join(sorted(current)) or 'none'})")
     for name in current:
-        _command(f"set server {PRIMARY}/{name} health {'up' if name == leader else 'down'}",
-                 sock)
+        answer = _command(
+            f"set server {PRIMARY}/{name} health {'up' if name == leader else 'down'}", sock)
+        if answer.strip():  # HAProxy says nothing when it complies
+            raise CommandExecutionError(f"HAProxy refused to set {name}'s health: {answer}")
     while True:
         current = servers(PRIMARY, sock)
         if [name for name, state in current.items() if state == "UP"] == [leader]:

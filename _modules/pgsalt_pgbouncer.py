@@ -61,12 +61,14 @@ def pause(database=None, timeout=10, port=PORT):
 
         salt pg1 pgsalt_pgbouncer.pause timeout=5
     """
-    command = f"PAUSE {database}" if database else "PAUSE"
     try:
-        changed = _admin(command, timeout, port)
-    except CommandExecutionError:
+        changed = _admin(f"PAUSE {database}" if database else "PAUSE", timeout, port)
+    except CommandExecutionError as exc:
         # PgBouncer keeps a pause that was asked for; clients must not stay held.
-        _admin(command.replace("PAUSE", "RESUME"), 10, port)
+        try:
+            _admin(f"RESUME {database}" if database else "RESUME", 10, port)
+        except CommandExecutionError as undo:
+            raise CommandExecutionError(f"{exc}; and then {undo}") from None
         raise
     return {"paused": True, "changed": changed}
 

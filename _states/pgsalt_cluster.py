@@ -62,6 +62,7 @@ def switched_over(name, db, balancers=(), candidate=None, pause_pooler=False,
         report = utils["pgsalt_ops.switchover"](
             remote, db, balancers, target, pause_pooler, pause_timeout, timeout, topo)
     except CommandExecutionError as exc:
+        ret["changes"] = {}
         return _fail(ret, exc)
     ret["changes"]["new"].update(report)
     ret.update(result=True, comment=f"Switched over {leader} -> {target}: {steps}")
@@ -81,6 +82,10 @@ def failed_over(name, db, balancers=(), candidate=None, timeout=60):
             return ret
         if __opts__["test"]:
             target = candidate or utils["pgsalt_ops.healthiest"](topo, (topo["leader"],))
+            if target is None or topo["members"].get(target, {}).get("state") not in (
+                    "streaming", "running"):
+                ret["comment"] = f"{name}: no running replica {target or ''} to fail over to"
+                return ret
             ret.update(result=None, comment=f"Would fail over to {target} (leader now: "
                        f"{topo['leader'] or 'none'}) and route HAProxy to it",
                        changes={"old": {"leader": topo["leader"]}, "new": {"leader": target}})
@@ -104,8 +109,12 @@ def restarted(name, db, balancers=(), pending_only=True, pause_pooler=True, time
     try:
         plan = utils["pgsalt_ops.restart_plan"](utils["pgsalt_ops.topology"](remote, db),
                                                 pending_only)
-        order = plan["replicas"] + ([f"{plan['leader']} (after a switchover)"]
-                                    if plan["leader"] else [])
+        if plan["leader_first"]:
+            order = [f"{plan['leader']} (in place: a lowered setting reaches the replicas "
+                     "through it)"] + plan["replicas"]
+        else:
+            order = plan["replicas"] + ([f"{plan['leader']} (after a switchover)"]
+                                        if plan["leader"] else [])
         if not order:
             ret.update(result=True, comment="No member needs a restart")
             return ret
@@ -116,6 +125,7 @@ def restarted(name, db, balancers=(), pending_only=True, pause_pooler=True, time
         report = utils["pgsalt_ops.rolling_restart"](remote, db, balancers, pending_only,
                                                      pause_pooler, timeout, pause_timeout)
     except CommandExecutionError as exc:
+        ret["changes"] = {}
         return _fail(ret, exc)
     ret["changes"]["new"].update(report)
     ret.update(result=True, comment=f"Restarted, in order: {', '.join(report['restarted'])}")
@@ -137,4 +147,88 @@ def settled(name, db):
         return ret
     remote.sleep(wait)
     ret.update(result=True, comment=f"Waited {wait}s for every member to apply it")
+    return ret
+
+
+def member_gone(name, db, timeout=60):
+    """Wait until Patroni no longer lists member NAME (its key in the DCS is gone once it
+    stopped and its session expired). DB: the remaining db hosts, asked in turn."""
+    ret = _ret(name)
+    remote, utils = _ops()
+    deadline = remote.clock() + timeout
+    try:
+        while name in utils["pgsalt_ops.topology"](remote, db)["members"]:
+            if __opts__["test"]:
+                ret.update(result=None, comment=f"Would wait until Patroni drops {name}",
+                           changes={"old": {"member": name}, "new": {"member": None}})
+                return ret
+            if remote.clock() > deadline:
+                ret["comment"] = f"Patroni still lists {name} after {timeout}s"
+                return ret
+            ret["changes"] = {"old": {"member": name}, "new": {"member": None}}
+            remote.sleep(1)
+    except CommandExecutionError as exc:
+        return _fail(ret, exc)
+    ret.update(result=True, comment=f"Patroni does not list {name}")
+    return ret
+
+
+def _upgrade_changes(report):
+    hosts = (report or {}).get("hosts") or {}
+    if not any(r["packages"] for r in hosts.values()):
+        return {}
+    return {key: {h: {p: v.get(key) for p, v in r["packages"].items()}
+                  for h, r in hosts.items() if r["packages"]} for key in ("old", "new")}
+
+
+def _order(plan):
+    return plan["others"] + plan["replicas"] + (
+        [f"{plan['leader']} (after a switchover)"] if plan["leader"] else [])
+
+
+def upgraded(name, db, balancers=(), hosts=(), pause_pooler=True, timeout=300,
+             pause_timeout=10):
+    """Update the formula's packages on HOSTS of cluster NAME to apt's candidate versions
+    (minor upgrades), one host at a time, each checked before the next: the hosts that are
+    no db member, the replicas, then a switchover away from the leader and the old leader.
+    A balancer's PgBouncer is paused while HAProxy updates (PAUSE_POOLER), PostgreSQL
+    restarts where it runs an older binary. Nothing changes when nothing is pending.
+    """
+    ret = _ret(name)
+    remote, utils = _ops()
+    hosts = list(hosts) or sorted(set(db) | set(balancers))
+    try:
+        if __opts__["test"]:
+            _, found, plan = utils["pgsalt_ops.upgrade_survey"](remote, db, hosts)
+            pending = {host: info["pending"] for host, info in found.items() if info["pending"]}
+            if pending:
+                ret["changes"] = {
+                    "old": {h: {p: v["installed"] for p, v in pkgs.items()}
+                            for h, pkgs in pending.items()},
+                    "new": {h: {p: v["candidate"] for p, v in pkgs.items()}
+                            for h, pkgs in pending.items()}}
+                ret.update(result=None,
+                           comment=f"Would update, in order: {', '.join(_order(plan))}")
+            else:
+                ret.update(result=True, comment="No package of the formula has an update")
+            return ret
+        report = utils["pgsalt_ops.rolling_upgrade"](remote, db, balancers, hosts,
+                                                     pause_pooler, timeout, pause_timeout)
+    except CommandExecutionError as exc:
+        # The hosts updated before the failure stay updated: say so.
+        ret["changes"] = _upgrade_changes(getattr(exc, "report", None))
+        return _fail(ret, exc)
+    if not report["hosts"]:
+        ret.update(result=True, comment="No package of the formula has an update")
+        return ret
+    ret["changes"] = _upgrade_changes(report)
+    restarted = [h for h, r in report["hosts"].items() if r["postgres_restarted"]]
+    notes = [f"{h}: {note}" for h, r in report["hosts"].items() for note in r["notes"]]
+    switched = report["switchover"]
+    ret.update(result=True, comment="; ".join(
+        [f"Updated, in order: {', '.join(report['order'])}"]
+        + ([f"switched over {switched['old_leader']} -> {switched['new_leader']}"]
+           if switched else [])
+        + ([f"PostgreSQL restarted on {', '.join(restarted)}"] if restarted else [])
+        + notes))
     return ret
