@@ -252,6 +252,10 @@ def _restart_leader_in_place(remote, leader, balancers, pause_pooler, timeout, p
             remote.call(paused, "pgsalt_pgbouncer.pause", step="pause PgBouncer",
                         wait=pause_timeout + 10, timeout=pause_timeout)
         _restart(remote, leader, timeout)
+        # Seen on the bed: Patroni once restarted the leader with the replicas' floor
+        # from pg_controldata; a second restart then took the new value.
+        if topology(remote, [leader])["members"][leader]["pending_restart"]:
+            _restart(remote, leader, timeout)
         _route(remote, balancers, leader, timeout, resume_pooler=bool(paused))
         paused = []
     finally:

@@ -427,7 +427,8 @@ def test_a_lowered_max_connections_restarts_the_leader_in_place_first(old, new, 
     if not leader_first:
         return
     fake = FakeCluster(demo(pending=["pg1", "pg2", "pg3"]))
-    with patch.object(ops, "topology", return_value=topo):
+    real = ops.topology
+    with patch.object(ops, "topology", side_effect=lambda r, db: topo if db == DB else real(r, db)):
         report = ops.rolling_restart(remote(fake), DB, BALANCERS)
     assert report["restarted"] == ["pg1", "pg2", "pg3"] and report["switchover"] is None
     assert fake.steps() == (on(BALANCERS, "pause") + [("pg1", "restart"), ("pg1", "wait_ready")]
