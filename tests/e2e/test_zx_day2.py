@@ -156,7 +156,7 @@ def test_scale_out_to_a_fourth_db_host_then_remove_it(bed, demo):
             ok, by_id = bed.orchestrate("orch.scale_out", {"cluster": "demo"})
         assert ok, by_id
         assert load["failed"] == [] and load["lost"] == [], load
-        assert_one_leader_and_streaming_replicas(bed, DB + ["pg7"])
+        lead = assert_one_leader_and_streaming_replicas(bed, DB + ["pg7"])
         # built from the repository, not from the leader
         assert "restore command end: completed successfully" in bed.sh(
             "pg7", "cat", "/var/log/pgbackrest/demo-restore.log")
@@ -164,7 +164,7 @@ def test_scale_out_to_a_fourth_db_host_then_remove_it(bed, demo):
         seconds = {sid: round(v.get("duration", 0) / 1000, 1) for sid, v in by_id.items()}
         print(f"scale-out: {json.dumps(seconds)}")
         # the leader is refused, and so is a host pillar still lists
-        ok, by_id = bed.orchestrate("orch.remove_node", {"cluster": "demo", "node": leader(bed)})
+        ok, by_id = bed.orchestrate("orch.remove_node", {"cluster": "demo", "node": lead})
         assert not ok and "run orch.switchover first" in json.dumps(by_id)
         ok, by_id = bed.orchestrate("orch.remove_node", {"cluster": "demo", "node": "pg7"})
         assert not ok and "remove it from the pillar first" in json.dumps(by_id)
@@ -215,15 +215,15 @@ def test_standby_cluster_follows_demo_and_is_promoted(bed, demo):
     assert ok, by_id
     assert roles(bed, "pg6") == {"pg6": ("standby_leader", "streaming")}
     token = str(time.time())
-    bed.psql("CREATE TABLE IF NOT EXISTS dr_probe (token text)", port=5000)
-    bed.psql(f"INSERT INTO dr_probe VALUES ('{token}')", port=5000)
+    bed.psql("CREATE TABLE IF NOT EXISTS standby_probe (token text)", port=5000)
+    bed.psql(f"INSERT INTO standby_probe VALUES ('{token}')", port=5000)
     bed.wait("the row on the standby cluster", lambda: bed.psql(
-        f"SELECT token FROM dr_probe WHERE token = '{token}'", node="pg6", port=5432) == token,
+        f"SELECT token FROM standby_probe WHERE token = '{token}'", node="pg6", port=5432) == token,
         timeout=30)
     ok, by_id = bed.orchestrate("orch.promote_standby", {"cluster": "dr"})
     assert ok, by_id
     bed.wait("pg6 a primary", lambda: bed.psql("SELECT pg_is_in_recovery()", node="pg6",
                                                port=5432) == "False", timeout=60)
-    bed.psql("INSERT INTO dr_probe VALUES ('written on dr')", node="pg6", port=5432)
+    bed.psql("INSERT INTO standby_probe VALUES ('written on dr')", node="pg6", port=5432)
     ok, by_id = bed.orchestrate("orch.promote_standby", {"cluster": "dr"})
     assert ok, by_id
