@@ -1,7 +1,7 @@
 """make bench: measure the bed and the deploy, and write the figures to BENCHMARKS.md.
 
 Each figure is written with the command that produced it. Run as root on the machine that
-runs the bed; it takes about 10 minutes (plus a cold image build with --cold).
+runs the bed; it takes about 25 minutes (plus a cold image build with --cold).
 """
 
 import argparse
@@ -17,6 +17,7 @@ import tempfile
 import time
 
 from backup import bench_backup
+from day2 import bench_day2
 from report import OUT, write_section
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "testbed"))
@@ -146,11 +147,11 @@ def write(rows, title):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cold", action="store_true", help="also time a cold image build")
-    parser.add_argument("--only", choices=["bed", "deploy", "backup"], action="append",
+    parser.add_argument("--only", choices=["bed", "deploy", "backup", "day2"], action="append",
                         help="measure only these parts (the deploy part leaves the demo "
-                             "cluster deployed, which the backup part needs)")
+                             "cluster deployed, which the backup and day2 parts need)")
     args = parser.parse_args()
-    parts = args.only or ["bed", "deploy", "backup"]
+    parts = args.only or ["bed", "deploy", "backup", "day2"]
     if "bed" in parts:
         rows = []
         bench_bed(rows, args.cold)
@@ -164,6 +165,10 @@ def main():
         rows = []
         bench_backup(rows)
         write(rows, "Backups")
+    if "day2" in parts:
+        rows = []
+        bench_day2(rows)
+        write(rows, "Day-2 operations")
     print(OUT.read_text())
 
 

@@ -10,7 +10,9 @@ the server's clock. Each attempt is classed as:
   client cannot know whether it committed.
 """
 
+import contextlib
 import dataclasses
+import statistics
 import threading
 import time
 import uuid
@@ -120,3 +122,27 @@ def read_back(conninfo):
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
         rows = conn.execute(f"SELECT id, addr, timeline, extract(epoch FROM at) FROM {TABLE}")
         return {str(i): (str(a), t, float(at)) for i, a, t, at in rows.fetchall()}
+
+
+@contextlib.contextmanager
+def measured(conninfo, interval=0.05):
+    """Write through CONNINFO for the block; the dict it yields gets the attempts, the
+    failed ones' errors, the acknowledged writes the cluster does not hold (``lost``),
+    and the longest and the median attempt in seconds."""
+    writer = Writer(conninfo, interval=interval)
+    writer.prepare()
+    writer.start()
+    time.sleep(1)
+    outcome = {}
+    try:
+        yield outcome
+    finally:
+        time.sleep(1)
+        attempts = writer.stop()
+        held = read_back(conninfo)
+        outcome["attempts"] = len(attempts)
+        outcome["failed"] = [a.error for a in attempts if a.outcome != "ack"]
+        outcome["lost"] = [a.id for a in attempts if a.outcome == "ack" and a.id not in held]
+        durations = [a.ended - a.started for a in attempts]
+        outcome["max_latency"] = round(max(durations), 3)
+        outcome["median_latency"] = round(statistics.median(durations), 3)

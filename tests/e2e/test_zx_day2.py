@@ -10,7 +10,7 @@ import time
 
 import pytest
 from checks import assert_one_leader_and_streaming_replicas, roles
-from load import Writer, read_back
+from load import measured
 from scenarios import conninfo
 
 pytestmark = pytest.mark.e2e
@@ -35,26 +35,9 @@ def pillar(bed, **demo_changes):
         bed.override_pillar(None)
 
 
-@contextlib.contextmanager
 def write_load(node="pg1"):
-    """Small committed transactions through NODE's PgBouncer; the block's result gets the
-    attempts, the failed ones, and the acknowledged writes the cluster does not hold."""
-    dsn = conninfo(node, 6432)
-    writer = Writer(dsn, interval=0.05)
-    writer.prepare()
-    writer.start()
-    time.sleep(1)
-    outcome = {}
-    try:
-        yield outcome
-    finally:
-        time.sleep(1)
-        attempts = writer.stop()
-        held = read_back(dsn)
-        outcome["attempts"] = len(attempts)
-        outcome["failed"] = [a.error for a in attempts if a.outcome != "ack"]
-        outcome["lost"] = [a.id for a in attempts if a.outcome == "ack" and a.id not in held]
-        outcome["max_latency"] = max(a.ended - a.started for a in attempts)
+    """Small committed transactions through NODE's PgBouncer, measured."""
+    return measured(conninfo(node, 6432))
 
 
 def _add(bed, host):
