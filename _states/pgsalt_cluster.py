@@ -232,3 +232,32 @@ def upgraded(name, db, balancers=(), hosts=(), pause_pooler=True, timeout=300,
         + ([f"PostgreSQL restarted on {', '.join(restarted)}"] if restarted else [])
         + notes))
     return ret
+
+
+def promoted(name, db, timeout=120):
+    """Make standby cluster NAME a primary cluster: its standby leader promotes, and the
+    other members follow it. A cluster that is no standby (any more) is left alone."""
+    ret = _ret(name)
+    remote, utils = _ops()
+    try:
+        topo = utils["pgsalt_ops.topology"](remote, db)
+        leader = topo["leader"]
+        if leader is None:
+            ret["comment"] = f"{name}: no member leads; expected a standby leader to promote"
+            return ret
+        if topo["members"][leader]["role"] != "standby_leader":
+            ret.update(result=True, comment=f"{name} is a primary cluster already ({leader} "
+                       "leads)")
+            return ret
+        ret["changes"] = {"old": {"leader": leader, "role": "standby_leader"},
+                          "new": {"leader": leader, "role": "primary"}}
+        if __opts__["test"]:
+            ret.update(result=None, comment=f"Would remove standby_cluster from {name}'s "
+                       f"dynamic configuration: {leader} promotes, the others follow it")
+            return ret
+        utils["pgsalt_ops.promote"](remote, db, leader, timeout)
+    except CommandExecutionError as exc:
+        ret["changes"] = {}
+        return _fail(ret, exc)
+    ret.update(result=True, comment=f"Promoted {name}: {leader} accepts writes")
+    return ret

@@ -450,3 +450,22 @@ def rolling_upgrade(remote, db, balancers, hosts, pause_pooler=True, timeout=300
         exc.report = report  # what was done before the failure, for the state's return
         raise
     return report
+
+
+# --- standby clusters (orch.promote_standby) -----------------------------------------------
+
+
+def promote(remote, db, leader, timeout=120):
+    """End standby cluster mode: Patroni drops ``standby_cluster`` from the dynamic
+    configuration and the standby leader LEADER promotes on its next loop; then every db
+    member is ready again (the replicas follow the new timeline)."""
+    remote.one(leader, "pgsalt_patroni.patch_config", {"standby_cluster": None},
+               step="remove standby_cluster")
+    deadline = remote.clock() + timeout
+    while topology(remote, db)["members"].get(leader, {}).get("role") == "standby_leader":
+        if remote.clock() > deadline:
+            raise StepError(leader, "promote", f"still a standby leader after {timeout}s")
+        remote.sleep(1)
+    for host in db:
+        _wait_healthy(remote, host, timeout)
+    return {"leader": leader}

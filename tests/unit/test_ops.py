@@ -35,6 +35,7 @@ REAL = {
     "pgsalt_haproxy.route_primary": _haproxy.route_primary,
     "cmd.run_all": salt.modules.cmdmod.run_all,
     "test.ping": lambda: True,
+    "pgsalt_patroni.patch_config": _patroni.patch_config,
 }
 READS = ("pgsalt_patroni.cluster", "pgsalt_patroni.wait_ready")
 # Patroni's actions answer {'result': False, 'message'} with retcode 1; the others raise.
@@ -167,6 +168,14 @@ class FakeCluster:
             return {"ready": False, "role": role, "state": "starting",
                     "reason": self.not_ready[host]}
         return {"ready": True, "role": role, "state": "running", "reason": "ok"}
+
+    def _pgsalt_patroni_patch_config(self, host, patch, **kwargs):
+        standby = next((n for n, m in self.members.items() if m["role"] == "standby_leader"),
+                       None)
+        if "standby_cluster" in patch and patch["standby_cluster"] is None and standby:
+            self.members[standby]["role"] = "leader"
+            self.timeline += 1
+        return {}
 
     def _pgsalt_pgbouncer_pause(self, host, **kwargs):
         self.paused.add(host)
@@ -591,3 +600,22 @@ def test_restarted(fake, test_mode):
     if not test_mode:
         assert ret == {"name": "demo", "result": True, "changes": {},
                        "comment": "No member needs a restart"}
+
+
+@pytest.mark.parametrize("test_mode", [True, False])
+def test_promoted_ends_standby_mode_once(fake, test_mode):
+    fake.members = {"pg6": member("standby_leader", state="streaming"),
+                    "pg8": member("replica", lag=0)}
+    ret = cluster_state.promoted("dr", ["pg6", "pg8"])
+    assert ret["changes"] == {"old": {"leader": "pg6", "role": "standby_leader"},
+                              "new": {"leader": "pg6", "role": "primary"}}
+    if test_mode:
+        assert ret["result"] is None and fake.actions() == []
+        assert fake.members["pg6"]["role"] == "standby_leader"
+        return
+    assert ret["result"] is True, ret
+    assert fake.members["pg6"]["role"] == "leader"
+    assert fake.steps()[0] == ("pg6", "patch_config")
+    again = cluster_state.promoted("dr", ["pg6", "pg8"])
+    assert again["result"] is True and again["changes"] == {}
+    assert "a primary cluster already" in again["comment"]

@@ -323,41 +323,20 @@ def _steps(rendered):
 
 
 def test_promote_standby(render):
-    rendered, calls = _orch(render, "orch.promote_standby", "dr", {"pg6": "pg6"})
+    rendered, calls = _orch(render, "orch.promote_standby", "dr")
     _check_high({"orch.promote_standby": rendered})
-    assert calls == [(["pg6"], "pgsalt_patroni.leader", "list")]
+    assert calls == []  # rendering asks no host anything
     steps = _steps(rendered)
-    assert list(steps) == ["pgsalt-promote-standby-sync", "pgsalt-promote-standby-config",
-                           "pgsalt-promote-standby-primary", "pgsalt-promote-standby-ready"]
+    assert list(steps) == ["pgsalt-promote-standby-sync", "pgsalt-promote-standby"]
     assert all(args["failhard"] is True for _, args in steps.values())
     fun, sync = steps["pgsalt-promote-standby-sync"]
     assert (fun, sync["sls"], sync["tgt"], sync["test"]) == ("salt.state", "pgsalt.sync", "pg6",
                                                             False)
-    fun, config = steps["pgsalt-promote-standby-config"]
-    assert (fun, config["name"], config["tgt"]) == ("salt.function", "state.single", "pg6")
-    assert config["arg"] == ["pgsalt_patroni.dynamic_config"]
-    # None: the key must be absent from Patroni's dynamic configuration
-    assert _plain(config["kwarg"]["config"]) == {"standby_cluster": None}
-    fun, primary = steps["pgsalt-promote-standby-primary"]
-    assert (primary["name"], primary["tgt"]) == ("pgsalt_sql.is_primary", "pg6")
-    assert primary["retry"]["attempts"] * primary["retry"]["interval"] >= 60
-    fun, ready = steps["pgsalt-promote-standby-ready"]
-    assert (ready["arg"], ready["tgt"]) == (["pgsalt_patroni.ready"], "pg6")
+    fun, promote = steps["pgsalt-promote-standby"]
+    assert (fun, promote["name"], _plain(promote["db"])) == ("pgsalt_cluster.promoted", "dr",
+                                                            ["pg6"])
     text = json.dumps(_plain(rendered))
     assert [p for p in loaders.passwords(loaders.shipped_pillar()) if p in text] == []
-
-
-def test_promote_targets_the_standby_leader(render):
-    pillar = loaders.shipped_pillar()
-    pillar["pgsalt"]["clusters"]["dr"]["members"]["pg5"] = {"roles": ["db"]}
-    del pillar["pgsalt"]["clusters"]["second"]
-    answers = {"pg5": "pg6", "pg6": "pg6"}
-    rendered, calls = _orch(render, "orch.promote_standby", "dr", answers, pillar)
-    steps = _steps(rendered)
-    assert calls == [(["pg5", "pg6"], "pgsalt_patroni.leader", "list")]
-    assert steps["pgsalt-promote-standby-config"][1]["tgt"] == "pg6"
-    assert steps["pgsalt-promote-standby-primary"][1]["tgt"] == "pg6"
-    assert steps["pgsalt-promote-standby-ready"][1]["tgt"] == "pg5,pg6"
 
 
 def test_promote_refuses_a_cluster_that_is_no_standby(render):
@@ -375,13 +354,6 @@ def test_promote_refuses_a_broken_pillar(render):
     _, text = _refusal(rendered)
     assert "pgsalt:clusters:dr:standby:cluster: 'nope': no such cluster" in text
     assert calls == []
-
-
-@pytest.mark.parametrize("answers", [{}, {"pg6": "Patroni REST API ... is not reachable"}])
-def test_promote_refuses_without_a_standby_leader(render, answers):
-    rendered, _ = _orch(render, "orch.promote_standby", "dr", answers)
-    _, text = _refusal(rendered)
-    assert "pgsalt:clusters:dr:members: no db member (pg6) names a leader" in text
 
 
 def test_deploy_of_a_standby(render):
