@@ -117,11 +117,19 @@ def _first_line(exc):
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def read_back(conninfo):
-    """Every row the cluster holds now: {id: (addr, timeline, server time)}."""
-    with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
-        rows = conn.execute(f"SELECT id, addr, timeline, extract(epoch FROM at) FROM {TABLE}")
-        return {str(i): (str(a), t, float(at)) for i, a, t, at in rows.fetchall()}
+def read_back(conninfo, tries=10):
+    """Every row the cluster holds now: {id: (addr, timeline, server time)}. A pooler may
+    answer with a login error it cached during a failover for a while: tried again."""
+    for attempt in range(tries):
+        try:
+            with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+                rows = conn.execute(
+                    f"SELECT id, addr, timeline, extract(epoch FROM at) FROM {TABLE}")
+                return {str(i): (str(a), t, float(at)) for i, a, t, at in rows.fetchall()}
+        except psycopg.OperationalError:
+            if attempt + 1 == tries:
+                raise
+            time.sleep(1)
 
 
 @contextlib.contextmanager
