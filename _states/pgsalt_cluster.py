@@ -24,8 +24,10 @@ def _ret(name):
     return {"name": name, "result": False, "changes": {}, "comment": ""}
 
 
-def _fail(ret, exc):
-    ret["comment"] = str(exc)
+def _fail(ret, exc, changes=None):
+    """A failed step: the comment names the host and the step; CHANGES are only what was
+    done before it (nothing claimed that did not happen)."""
+    ret.update(comment=str(exc), changes=changes or {})
     return ret
 
 
@@ -62,7 +64,6 @@ def switched_over(name, db, balancers=(), candidate=None, pause_pooler=False,
         report = utils["pgsalt_ops.switchover"](
             remote, db, balancers, target, pause_pooler, pause_timeout, timeout, topo)
     except CommandExecutionError as exc:
-        ret["changes"] = {}
         return _fail(ret, exc)
     ret["changes"]["new"].update(report)
     ret.update(result=True, comment=f"Switched over {leader} -> {target}: {steps}")
@@ -125,7 +126,6 @@ def restarted(name, db, balancers=(), pending_only=True, pause_pooler=True, time
         report = utils["pgsalt_ops.rolling_restart"](remote, db, balancers, pending_only,
                                                      pause_pooler, timeout, pause_timeout)
     except CommandExecutionError as exc:
-        ret["changes"] = {}
         return _fail(ret, exc)
     ret["changes"]["new"].update(report)
     ret.update(result=True, comment=f"Restarted, in order: {', '.join(report['restarted'])}")
@@ -216,8 +216,7 @@ def upgraded(name, db, balancers=(), hosts=(), pause_pooler=True, timeout=300,
                                                      pause_pooler, timeout, pause_timeout)
     except CommandExecutionError as exc:
         # The hosts updated before the failure stay updated: say so.
-        ret["changes"] = _upgrade_changes(getattr(exc, "report", None))
-        return _fail(ret, exc)
+        return _fail(ret, exc, _upgrade_changes(getattr(exc, "report", None)))
     if not report["hosts"]:
         ret.update(result=True, comment="No package of the formula has an update")
         return ret
@@ -257,7 +256,6 @@ def promoted(name, db, timeout=120):
             return ret
         utils["pgsalt_ops.promote"](remote, db, leader, timeout)
     except CommandExecutionError as exc:
-        ret["changes"] = {}
         return _fail(ret, exc)
     ret.update(result=True, comment=f"Promoted {name}: {leader} accepts writes")
     return ret
