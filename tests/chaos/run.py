@@ -4,6 +4,7 @@ deployed demo cluster; the results table goes to BENCHMARKS.md with the command.
 import argparse
 import datetime
 import pathlib
+import re
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -22,11 +23,24 @@ def row(r):
             f"{r['failed']} | {r['acked']} | {r['victim']} → {r['new_leader']} | {notes} |")
 
 
-def write(rows, command):
+def kept(combos):
+    """The table's rows now in BENCHMARKS.md (and how they were measured), without those of
+    the scenario/profile/port combinations COMBOS measures again."""
+    text = OUT.read_text() if OUT.exists() else ""
+    match = re.search(r"## Fault injection\n\n(Measured .*?): a client", text)
+    again = {(s, p, str(port)) for s, p, port, _ in combos}
+    rows = [line for line in text.split("<!-- bench:Fault injection -->")[-1]
+            .split("<!-- /bench:Fault injection -->")[0].splitlines()
+            if line.startswith("| ") and not line.startswith("| scenario")
+            and tuple(c.strip() for c in line.split("|")[1:4]) not in again]
+    return rows, (match.group(1) + "; then " if match and rows else "")
+
+
+def write(rows, command, before=""):
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     write_section("Fault injection", [
-        f"Measured {stamp} with `{command}`: a client commits a row every 50 ms through the "
-        "given port on a surviving host while the fault hits the primary; the checker reads "
+        f"{before}Measured {stamp} with `{command}`: a client commits a row every 50 ms "
+        "through the given port on a surviving host while the fault hits the primary; the checker reads "
         "every row back from the leader after the cluster healed. synchronous_mode is on.", "",
         "| scenario | profile | port | RTO | lost | unexpected | split-brain | indeterminate "
         "| failed | acked | victim → leader after | notes |",
@@ -62,9 +76,11 @@ def main():
     p.add_argument("--port", action="append", type=int, choices=[5000, 6432])
     p.add_argument("--repeat", type=int, default=1, help="runs of each combination")
     p.add_argument("--plan", choices=["report"], help="a preset instead of the matrix")
+    p.add_argument("--keep", action="store_true", help="keep the table's other rows (those "
+                   "of combinations this run does not measure)")
     a = p.parse_args()
     bed = Bed()
-    rows = []
+    rows, before = kept(combinations(a)) if a.keep else ([], "")
     command = "make chaos" if len(sys.argv) == 1 else "python tests/chaos/run.py " + " ".join(
         sys.argv[1:])
     for scenario, profile, port, repeat in combinations(a):
@@ -72,7 +88,8 @@ def main():
             result = run(bed, scenario, profile, port)
             print(result, flush=True)
             rows.append(row(result))
-            write(rows, command)  # after each run: a run that breaks keeps what was measured
+            # after each run: a run that breaks keeps what was measured
+            write(rows, command, before)
     set_profile(bed, "default")
     print(OUT.read_text())
 
