@@ -40,8 +40,9 @@ def write(rows, command, before=""):
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     write_section("Fault injection", [
         f"{before}Measured {stamp} with `{command}`: a client commits a row every 50 ms "
-        "through the given port on a surviving host while the fault hits the primary; the checker reads "
-        "every row back from the leader after the cluster healed. synchronous_mode is on.", "",
+        "through the given port on a surviving host while the fault hits the primary; the "
+        "checker reads every row back from the leader after the cluster healed. "
+        "synchronous_mode is on.", "",
         "| scenario | profile | port | RTO | lost | unexpected | split-brain | indeterminate "
         "| failed | acked | victim → leader after | notes |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows])
