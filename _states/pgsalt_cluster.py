@@ -46,13 +46,7 @@ def switched_over(name, db, balancers=(), candidate=None, pause_pooler=False,
         if candidate and candidate == leader:
             ret.update(result=True, comment=f"{candidate} is the leader already")
             return ret
-        target = candidate or utils["pgsalt_ops.healthiest"](topo, exclude=(leader,))
-        problem = ("the cluster has no leader: use orch.failover" if leader is None else
-                   "no replica is healthy enough to take over" if target is None else
-                   utils["pgsalt_ops.check_candidate"](topo, target))
-        if problem:
-            ret["comment"] = f"{name}: switchover refused: {problem}"
-            return ret
+        target = utils["pgsalt_ops.switch_candidate"](topo, db, candidate)
         ret["changes"] = {"old": {"leader": leader}, "new": {"leader": target}}
         pause = f"pause PgBouncer on {', '.join(balancers)}, " if pause_pooler else ""
         steps = (f"{pause}switch over {leader} -> {target}, route HAProxy on "
@@ -82,11 +76,7 @@ def failed_over(name, db, balancers=(), candidate=None, timeout=60):
             ret.update(result=True, comment=f"{candidate} is the leader already")
             return ret
         if __opts__["test"]:
-            target = candidate or utils["pgsalt_ops.healthiest"](topo, (topo["leader"],))
-            if target is None or topo["members"].get(target, {}).get("state") not in (
-                    "streaming", "running"):
-                ret["comment"] = f"{name}: no running replica {target or ''} to fail over to"
-                return ret
+            target = utils["pgsalt_ops.failover_candidate"](topo, db, candidate)
             ret.update(result=None, comment=f"Would fail over to {target} (leader now: "
                        f"{topo['leader'] or 'none'}) and route HAProxy to it",
                        changes={"old": {"leader": topo["leader"]}, "new": {"leader": target}})

@@ -5,6 +5,7 @@ Every function takes ``remote``, a :class:`Remote`, and raises :class:`StepError
 the host and the step at the first failure.
 """
 
+import contextlib
 import time
 
 from salt.exceptions import CommandExecutionError
@@ -116,27 +117,9 @@ def check_candidate(topo, candidate):
     return None
 
 
-def _await_primary(remote, host, timeout):
-    ready = remote.one(host, "pgsalt_patroni.wait_ready", step="wait for the new leader",
-                       wait=timeout + 10, timeout=timeout)
-    if not ready.get("ready") or ready.get("role") not in PRIMARY_ROLES:
-        raise StepError(host, "wait for the new leader", ready.get("reason") or str(ready))
-
-
-def _route(remote, balancers, leader, timeout, resume_pooler=False):
-    if balancers:
-        remote.call(balancers, "pgsalt_haproxy.route_primary", leader, step="route to "
-                    "the new leader", wait=timeout + 10, timeout=timeout,
-                    resume_pooler=resume_pooler)
-
-
-def switchover(remote, db, balancers, candidate=None, pause_pooler=False, pause_timeout=10,
-               timeout=60, topo=None):
-    """Hand the leader role to CANDIDATE (or the healthiest replica), then make every
-    balancer's HAProxy route writes to it. With PAUSE_POOLER every PgBouncer holds new
-    queries from before the switch until HAProxy routes to the new leader: clients wait
-    instead of failing. Returns what happened, with timings in seconds."""
-    topo = topo or topology(remote, db)
+def switch_candidate(topo, db, candidate=None):
+    """The member a switchover hands the leader role to: CANDIDATE, or the healthiest
+    replica. Raises StepError when there is none that may take it."""
     leader = topo["leader"]
     if leader is None:
         raise StepError(",".join(db), "switchover", "the cluster has no leader: use "
@@ -147,32 +130,75 @@ def switchover(remote, db, balancers, candidate=None, pause_pooler=False, pause_
     problem = check_candidate(topo, candidate)
     if problem:
         raise StepError(candidate, "switchover", problem)
+    return candidate
 
-    report = {"old_leader": leader, "new_leader": candidate, "paused": []}
+
+def failover_candidate(topo, db, candidate=None):
+    """The replica a failover promotes: CANDIDATE, or the healthiest; it must run."""
+    candidate = candidate or healthiest(topo, exclude=(topo["leader"],))
+    if candidate is None or topo["members"].get(candidate, {}).get("state") not in (
+            "streaming", "running"):
+        raise StepError(candidate or ",".join(db), "failover",
+                        "no running replica to fail over to")
+    return candidate
+
+
+@contextlib.contextmanager
+def _held(remote, balancers, pause_timeout):
+    """PgBouncer on BALANCERS holds its clients (PAUSE) through the block, whose last step
+    resumes them (route_primary with resume_pooler). When the block fails, every one is
+    resumed here, those a failed PAUSE left paused included."""
+    try:
+        if balancers:
+            remote.call(balancers, "pgsalt_pgbouncer.pause", step="pause PgBouncer",
+                        wait=pause_timeout + 10, timeout=pause_timeout)
+        yield
+    except Exception:
+        if balancers:
+            remote.call(balancers, "pgsalt_pgbouncer.resume", step="resume PgBouncer",
+                        wait=20)
+        raise
+
+
+def _await_primary(remote, host, timeout):
+    ready = remote.one(host, "pgsalt_patroni.wait_ready", step="wait for the new leader",
+                       wait=timeout + 10, timeout=timeout)
+    if not ready.get("ready") or ready.get("role") not in PRIMARY_ROLES:
+        raise StepError(host, "wait for the new leader", ready.get("reason") or str(ready))
+
+
+def _route(remote, balancers, leader, timeout, resume_pooler=False,
+           step="route to the new leader"):
+    if balancers:
+        remote.call(balancers, "pgsalt_haproxy.route_primary", leader, step=step,
+                    wait=timeout + 10, timeout=timeout, resume_pooler=resume_pooler)
+
+
+def switchover(remote, db, balancers, candidate=None, pause_pooler=False, pause_timeout=10,
+               timeout=60, topo=None):
+    """Hand the leader role to CANDIDATE (or the healthiest replica), then make every
+    balancer's HAProxy route writes to it. With PAUSE_POOLER every PgBouncer holds new
+    queries from before the switch until HAProxy routes to the new leader: clients wait
+    instead of failing. Returns what happened, with timings in seconds."""
+    topo = topo or topology(remote, db)
+    leader = topo["leader"]
+    candidate = switch_candidate(topo, db, candidate)
+    paused = list(balancers) if pause_pooler else []
+    report = {"old_leader": leader, "new_leader": candidate, "paused": paused}
     # The old leader's shutdown checkpoint then has little left to write.
     remote.one(leader, "cmd.run_all", ["psql", "-XAtqc", "CHECKPOINT"], step="checkpoint",
                runas="postgres", python_shell=False)
     started = remote.clock()
-    resumed = False
-    try:
-        if pause_pooler and balancers:
-            # Listed first: when one balancer refuses, the others are resumed all the same.
-            report["paused"] = list(balancers)
-            remote.call(balancers, "pgsalt_pgbouncer.pause", step="pause PgBouncer",
-                        wait=pause_timeout + 10, timeout=pause_timeout)
+    with _held(remote, paused, pause_timeout):
+        if paused:
             report["pause_s"] = round(remote.clock() - started, 2)
         remote.one(candidate, "pgsalt_patroni.switch_to", leader, step="switchover",
                    wait=timeout + 10, timeout=timeout)
         report["switch_s"] = round(remote.clock() - started, 2)
         # One call per balancer routes and resumes: clients wait one round trip less.
-        _route(remote, balancers, candidate, timeout, resume_pooler=bool(report["paused"]))
+        _route(remote, balancers, candidate, timeout, resume_pooler=bool(paused))
         report["routed_s"] = round(remote.clock() - started, 2)
-        resumed = True
-    finally:
-        if report["paused"] and not resumed:
-            remote.call(report["paused"], "pgsalt_pgbouncer.resume", step="resume PgBouncer",
-                        wait=20)
-    if report["paused"]:
+    if paused:
         report["held_s"] = round(remote.clock() - started, 2)
     return report
 
@@ -183,11 +209,7 @@ def failover(remote, db, balancers, candidate=None, timeout=60):
     topo = topology(remote, db)
     if candidate and topo["leader"] == candidate:
         return {"old_leader": candidate, "new_leader": candidate, "changed": False}
-    candidate = candidate or healthiest(topo, exclude=(topo["leader"],))
-    if candidate is None or topo["members"].get(candidate, {}).get("state") not in (
-            "streaming", "running"):
-        raise StepError(candidate or ",".join(db), "failover",
-                        "no running replica to fail over to")
+    candidate = failover_candidate(topo, db, candidate)
     remote.one(candidate, "pgsalt_patroni.failover", candidate, step="failover",
                wait=timeout + 10, timeout=timeout)
     _await_primary(remote, candidate, timeout)
@@ -247,20 +269,13 @@ def restart_plan(topo, pending_only=True):
 def _restart_leader_in_place(remote, leader, balancers, pause_pooler, timeout, pause_timeout):
     """Restart the leader where it is, PgBouncer holding its clients meanwhile."""
     paused = list(balancers) if pause_pooler else []
-    try:
-        if paused:
-            remote.call(paused, "pgsalt_pgbouncer.pause", step="pause PgBouncer",
-                        wait=pause_timeout + 10, timeout=pause_timeout)
+    with _held(remote, paused, pause_timeout):
         _restart(remote, leader, timeout)
         # Seen on the bed: Patroni once restarted the leader with the replicas' floor
         # from pg_controldata; a second restart then took the new value.
         if topology(remote, [leader])["members"][leader]["pending_restart"]:
             _restart(remote, leader, timeout)
         _route(remote, balancers, leader, timeout, resume_pooler=bool(paused))
-        paused = []
-    finally:
-        if paused:
-            remote.call(paused, "pgsalt_pgbouncer.resume", step="resume PgBouncer", wait=20)
 
 
 def rolling_restart(remote, db, balancers, pending_only=True, pause_pooler=True, timeout=180,
@@ -364,8 +379,7 @@ def _running_version(remote, host, info):
 def _route_leader(remote, host, leader, resume_pooler=False):
     # A restarted HAProxy counts every server up until their first checks fail: route
     # writes to the leader alone before PgBouncer sends any. Elsewhere a check that it does.
-    remote.one(host, "pgsalt_haproxy.route_primary", leader, step="route to the leader",
-               wait=70, timeout=60, resume_pooler=resume_pooler)
+    _route(remote, [host], leader, 60, resume_pooler, step="route to the leader")
 
 
 def _upgrade_host(remote, host, info, db, balancers, leader, pause_pooler, timeout,
@@ -385,18 +399,11 @@ def _upgrade_host(remote, host, info, db, balancers, leader, pause_pooler, timeo
     # alone, not through the longer rest.
     first = ["haproxy"] if route and pause_pooler and "haproxy" in info["pending"] else []
     if first:
-        paused = False
-        try:
-            remote.one(host, "pgsalt_pgbouncer.pause", step="pause PgBouncer",
-                       wait=pause_timeout + 10, timeout=pause_timeout)
-            paused = True
+        with _held(remote, [host], pause_timeout):
             report["packages"].update(remote.one(host, "pgsalt_upgrade.apply", first,
                                                  step="update packages", wait=timeout))
             _route_leader(remote, host, leader, resume_pooler=True)
-            paused = route = False
-        finally:
-            if paused:
-                remote.one(host, "pgsalt_pgbouncer.resume", step="resume PgBouncer", wait=20)
+        route = False
     if set(info["pending"]) - set(first):
         report["packages"].update(remote.one(host, "pgsalt_upgrade.apply", info["packages"],
                                              step="update packages", wait=timeout))
