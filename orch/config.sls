@@ -6,16 +6,10 @@
     time, each streaming again before the next, then a switchover with PgBouncer paused
     ("pause_pooler": false to skip the pause) and the old leader, which the demotion has
     restarted already. Nothing restarts when nothing needs it. #}
-{%- from 'orch/plan.jinja' import plan with context %}
+{%- from 'orch/plan.jinja' import plan, refused with context %}
 {%- if plan.errors %}
 
-pgsalt-config-refused:
-  test.configurable_test_state:
-    - result: False
-    - changes: False
-    - allow_test_mode_failure: True
-    - comment: {{ ("config refused, no host was touched:\n" ~ plan.errors | join("\n")) | json }}
-    - failhard: True
+{{ refused('pgsalt-config-refused', 'config', plan.errors) }}
 {%- else %}
 {%- set cluster_pillar = {'cluster': plan.cluster} %}
 

@@ -1,15 +1,9 @@
 {#- orch.deploy: bare hosts become an HA PostgreSQL cluster, in order, failing fast.
     salt-run state.orchestrate orch.deploy [pillar='{"cluster": "NAME"}'] [test=True] #}
-{%- from 'orch/plan.jinja' import plan with context %}
+{%- from 'orch/plan.jinja' import plan, refused with context %}
 {%- if plan.errors %}
 
-pgsalt-deploy-pillar-refused:
-  test.configurable_test_state:
-    - result: False
-    - changes: False
-    - allow_test_mode_failure: True
-    - comment: {{ ("pillar refused, no host was touched:\n" ~ plan.errors | join("\n")) | json }}
-    - failhard: True
+{{ refused('pgsalt-deploy-pillar-refused', 'pillar', plan.errors) }}
 {%- else %}
 {%- set members = plan.members | join(',') %}
 

@@ -4,16 +4,10 @@
     salt-run state.orchestrate orch.failover pillar='{"cluster": "NAME", "candidate": "pg2"}'
     Without a candidate, the healthiest running replica. Writes acknowledged by the lost
     leader that no replica received are lost: prefer orch.switchover while a leader runs. #}
-{%- from 'orch/plan.jinja' import plan with context %}
+{%- from 'orch/plan.jinja' import plan, refused with context %}
 {%- if plan.errors %}
 
-pgsalt-failover-refused:
-  test.configurable_test_state:
-    - result: False
-    - changes: False
-    - allow_test_mode_failure: True
-    - comment: {{ ("failover refused, no host was touched:\n" ~ plan.errors | join("\n")) | json }}
-    - failhard: True
+{{ refused('pgsalt-failover-refused', 'failover', plan.errors) }}
 {%- else %}
 
 pgsalt-failover:

@@ -14,16 +14,10 @@
     the installed one, and must stream again. test=True lists what would change; hosts
     with nothing pending are not touched (a re-run changes nothing). Major upgrades are a
     different procedure. #}
-{%- from 'orch/plan.jinja' import plan with context %}
+{%- from 'orch/plan.jinja' import plan, refused with context %}
 {%- if plan.errors %}
 
-pgsalt-minor-upgrade-refused:
-  test.configurable_test_state:
-    - result: False
-    - changes: False
-    - allow_test_mode_failure: True
-    - comment: {{ ("minor upgrade refused, no host was touched:\n" ~ plan.errors | join("\n")) | json }}
-    - failhard: True
+{{ refused('pgsalt-minor-upgrade-refused', 'minor upgrade', plan.errors) }}
 {%- else %}
 {%- set cluster_pillar = {'cluster': plan.cluster} %}
 

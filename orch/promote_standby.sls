@@ -10,17 +10,11 @@
     orch.deploy and highstates leave it promoted (Patroni reads bootstrap.dcs only when etcd
     holds no configuration for the scope and the data directory no patroni.dynamic.json)
     and create no objects; pgbackrest can be turned on once standby is gone. #}
-{%- from 'orch/plan.jinja' import plan with context %}
+{%- from 'orch/plan.jinja' import plan, refused with context %}
 {%- set errors = plan.errors or ([] if plan.standby else ['pgsalt:clusters:' ~ plan.cluster ~ ':standby:cluster: not set; this cluster is not a standby, there is nothing to promote']) %}
 {%- if errors %}
 
-pgsalt-promote-standby-refused:
-  test.configurable_test_state:
-    - result: False
-    - changes: False
-    - allow_test_mode_failure: True
-    - comment: {{ ("promotion refused, no host was touched:\n" ~ errors | join("\n")) | json }}
-    - failhard: True
+{{ refused('pgsalt-promote-standby-refused', 'promotion', errors) }}
 {%- else %}
 
 pgsalt-promote-standby-sync:

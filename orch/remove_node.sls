@@ -5,19 +5,13 @@
     Patroni (and its PostgreSQL), etcd, HAProxy, PgBouncer and Keepalived are stopped and
     disabled, its etcd membership removed, and the remaining hosts' configs rewritten
     without it, one host at a time. Its data directory is left in place. #}
-{%- from 'orch/plan.jinja' import plan with context %}
+{%- from 'orch/plan.jinja' import plan, refused with context %}
 {%- set node = pillar.get('node') %}
 {%- set roster = salt['pgsalt_cluster.roster'](plan.db + ([node] if node else [])) if not plan.errors else {} %}
 {%- set errors = plan.errors or salt['pgsalt_cluster.removal_errors'](plan, roster, node) %}
 {%- if errors %}
 
-pgsalt-remove-node-refused:
-  test.configurable_test_state:
-    - result: False
-    - changes: False
-    - allow_test_mode_failure: True
-    - comment: {{ ("removal refused, no host was touched:\n" ~ errors | join("\n")) | json }}
-    - failhard: True
+{{ refused('pgsalt-remove-node-refused', 'removal', errors) }}
 {%- else %}
 {%- set cluster_pillar = {'cluster': plan.cluster} %}
 

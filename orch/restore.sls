@@ -6,17 +6,11 @@
     new cluster from it on a new timeline; the point reached is reported; a full backup
     of the new timeline is taken, and the replicas are rebuilt from it (an older backup
     may lie past the point the new timeline branched off). #}
-{%- from 'orch/plan.jinja' import plan with context %}
+{%- from 'orch/plan.jinja' import plan, refused with context %}
 {%- set restore = salt['pgsalt.restore_plan'](plan, pillar.get('restore')) if 'pgsalt.restore_plan' in salt else plan %}
 {%- if restore.errors %}
 
-pgsalt-restore-refused:
-  test.configurable_test_state:
-    - result: False
-    - changes: False
-    - allow_test_mode_failure: True
-    - comment: {{ ("restore refused, no host was touched:\n" ~ restore.errors | join("\n")) | json }}
-    - failhard: True
+{{ refused('pgsalt-restore-refused', 'restore', restore.errors) }}
 {%- else %}
 {%- set db = plan.db | join(',') %}
 {%- set cluster_pillar = {'cluster': plan.cluster} %}

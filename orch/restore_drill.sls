@@ -3,17 +3,11 @@
     checks it, reports (job return, and the event pgsalt/backup/drill/CLUSTER) and
     removes it. The cluster itself is not touched.
     salt-run state.orchestrate orch.restore_drill pillar='{"cluster": "NAME"}' #}
-{%- from 'orch/plan.jinja' import plan with context %}
+{%- from 'orch/plan.jinja' import plan, refused with context %}
 {%- set errors = plan.errors or ([] if plan.backup.get('repository') else ['pgsalt:clusters:' ~ plan.cluster ~ ':pgbackrest: the drill runs on a repository host (repository:type tls with a member of role backup)']) %}
 {%- if errors %}
 
-pgsalt-restore-drill-refused:
-  test.configurable_test_state:
-    - result: False
-    - changes: False
-    - allow_test_mode_failure: True
-    - comment: {{ ("restore drill refused, no host was touched:\n" ~ errors | join("\n")) | json }}
-    - failhard: True
+{{ refused('pgsalt-restore-drill-refused', 'restore drill', errors) }}
 {%- else %}
 
 pgsalt-restore-drill-prepared:

@@ -6,18 +6,12 @@
     a new dcs host joins etcd as a member; every balancer's HAProxy, PgBouncer and
     Keepalived learn the new hosts, one balancer at a time. Hosts that run already are
     only checked: a re-run changes nothing. #}
-{%- from 'orch/plan.jinja' import plan with context %}
+{%- from 'orch/plan.jinja' import plan, refused with context %}
 {%- set roster = salt['pgsalt_cluster.roster'](plan.db) if not plan.errors else {} %}
 {%- set errors = plan.errors or salt['pgsalt_cluster.scale_out_errors'](plan, roster) %}
 {%- if errors %}
 
-pgsalt-scale-out-refused:
-  test.configurable_test_state:
-    - result: False
-    - changes: False
-    - allow_test_mode_failure: True
-    - comment: {{ ("scale-out refused, no host was touched:\n" ~ errors | join("\n")) | json }}
-    - failhard: True
+{{ refused('pgsalt-scale-out-refused', 'scale-out', errors) }}
 {%- else %}
 {%- set cluster_pillar = {'cluster': plan.cluster} %}
 

@@ -5,16 +5,10 @@
     the least lag). pause_pooler: PgBouncer on every balancer holds new queries (PAUSE)
     from before the switch until HAProxy routes writes to the new leader, then resumes:
     clients of port 6432 wait instead of failing. test=True shows the plan. #}
-{%- from 'orch/plan.jinja' import plan with context %}
+{%- from 'orch/plan.jinja' import plan, refused with context %}
 {%- if plan.errors %}
 
-pgsalt-switchover-refused:
-  test.configurable_test_state:
-    - result: False
-    - changes: False
-    - allow_test_mode_failure: True
-    - comment: {{ ("switchover refused, no host was touched:\n" ~ plan.errors | join("\n")) | json }}
-    - failhard: True
+{{ refused('pgsalt-switchover-refused', 'switchover', plan.errors) }}
 {%- else %}
 
 pgsalt-switchover-sync:
