@@ -54,6 +54,33 @@ def cluster(defaults, name=None):
     return resolved
 
 
+def cluster_of(clusters, minion):
+    """The name of the cluster in CLUSTERS that lists MINION as a member, or None.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call pgsalt.cluster_of "$(salt-call --out=json pillar.get pgsalt:clusters)" pg3
+    """
+    return __utils__["pgsalt_model.find_cluster"](clusters, minion) if minion else None
+
+
+def heal_units(c):
+    """The systemd units this member runs for its roles in resolved cluster C, which the
+    service beacon watches when heal:enabled is on.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.heal_units "$(...)"
+    """
+    plan = {role: c[f"{role}_members"] for role in ("dcs", "db", "balancer")}
+    plan.update(etcd_service=c["etcd"].get("service"), vip=c["vip"].get("address"))
+    return __utils__["pgsalt_heal.units"](plan, c["me"])
+
+
 def restore_plan(plan, request=None):
     """Check an orch.restore request against a cluster's plan (``pgsalt_model.restore_plan``).
 

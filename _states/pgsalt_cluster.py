@@ -5,6 +5,9 @@ their order live in ``pgsalt_ops``.
 ``db`` and ``balancers`` are the cluster's minion ids as the orchestration's plan lists them.
 """
 
+import os
+
+import salt.utils.event
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "pgsalt_cluster"
@@ -249,3 +252,60 @@ def promoted(name, db, timeout=120):
         return _fail(ret, exc)
     ret.update(result=True, comment=f"Promoted {name}: {leader} accepts writes")
     return ret
+
+
+def _cachedir():
+    return os.path.join(__opts__["cachedir"], "pgsalt")
+
+
+def _fire(tag, data):
+    with salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"],
+                                           listen=False) as event:
+        event.fire_event(data, tag)
+
+
+def _report(ret, report, done):
+    """A heal or enroll REPORT as a state return; DONE names the good outcomes."""
+    ok = report["outcome"] in done
+    changes = {"old": report.get("found"), "new": report["actions"]} if report["actions"] \
+        else {}
+    ret.update(result=ok, changes=changes,
+               comment=f"{report['outcome']}: {report['comment']} ({report['seconds']} s)")
+    return ret
+
+
+def healed(name, plan, reason="", drift=None):
+    """Find and repair what is wrong on member NAME of PLAN's cluster (orch.heal, started by
+    the reactor on a beacon or drift event). DRIFT lists the states a drift check found."""
+    ret = _ret(name)
+    remote, utils = _ops()
+    if __opts__["test"]:
+        try:
+            facts = utils["pgsalt_heal.diagnose"](remote, utils["pgsalt_ops.topology"], plan,
+                                                  name)
+        except CommandExecutionError as exc:
+            return _fail(ret, exc)
+        todo = utils["pgsalt_heal.repairs"](facts, name, drift,
+                                             plan["heal"]["drift"]["repair"])
+        if todo:
+            ret["changes"] = {"old": facts, "new": [f"{a} {t}" for a, t in todo]}
+        ret.update(result=None if todo else True,
+                   comment=f"Would {', '.join(ret['changes']['new'])}" if todo
+                   else f"{name}: nothing to repair")
+        return ret
+    report = utils["pgsalt_heal.heal"](remote, utils["pgsalt_ops.topology"], _fire, plan, name,
+                                       reason, _cachedir(), drift)
+    return _report(ret, report, ("repaired", "healthy", "reported"))
+
+
+def enrolled(name, plan):
+    """Join member NAME, whose minion started, to PLAN's running cluster (orch.enroll)."""
+    ret = _ret(name)
+    if __opts__["test"]:
+        ret.update(result=None, changes={"old": None, "new": f"highstate {name}"},
+                   comment=f"Would converge the members that {name} changes, then give "
+                   f"{name} its highstate")
+        return ret
+    remote, utils = _ops()
+    report = utils["pgsalt_heal.enroll"](remote, _fire, plan, name, _cachedir())
+    return _report(ret, report, ("enrolled",))

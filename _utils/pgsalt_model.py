@@ -192,7 +192,8 @@ def _resolve_one(name, clusters, defaults, osfinger, addresses):
     cluster["name"] = name
     if cluster.get("scope") is None:
         cluster["scope"] = name
-    for key in ("etcd", "postgresql", "patroni", "dcs", "pgbackrest", "tls", "vip", "standby"):
+    for key in ("etcd", "postgresql", "patroni", "dcs", "pgbackrest", "tls", "vip", "standby",
+                "heal"):
         _section(cluster, key)
     if cluster["etcd"].get("token") is None:
         cluster["etcd"]["token"] = name
@@ -283,6 +284,7 @@ def validate(clusters, name=None, defaults=None, known_minions=None):
     _check_postgresql(cluster, path, errors)
     _check_backup(cluster, path, errors)
     _check_vip(clusters, name, cluster, path, errors)
+    _check_heal(cluster, path, errors)
     return errors
 
 
@@ -310,6 +312,8 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
         "backup": _backup_plan(resolved),
         "network": resolved.get("network"),
         "vip": resolved["vip"].get("address"),
+        "heal": resolved["heal"],
+        "etcd_service": resolved["etcd"].get("service"),
         "standby": {"cluster": _standby_source(name, clusters)} if resolved["standby_endpoint"]
         else {},
         "tls": {key: _mapping(resolved.get("tls")).get(key) for key in ("days", "renew_days")},
@@ -1104,3 +1108,21 @@ def restore_command(stanza, request):
             args.append(f"--target={request['target']}")
         args.append("--target-action=promote")
     return args
+
+
+HEAL_NUMBERS = ("interval", "max_lag", "attempts", "window", "backoff", "lock_timeout")
+
+
+def _check_heal(cluster, path, errors):
+    heal, here = cluster["heal"], f"{path}:heal"
+    if "enabled" in heal and not isinstance(heal["enabled"], bool):
+        errors.append(f"{here}:enabled: must be true or false, not {_kind(heal['enabled'])}")
+    for key in HEAL_NUMBERS:
+        if key in heal and not (_is_int(heal[key]) and heal[key] > 0):
+            errors.append(f"{here}:{key}: {heal[key]!r} must be a positive int")
+    drift = _mapping(heal.get("drift"))
+    if "interval" in drift and not (_is_int(drift["interval"]) and drift["interval"] >= 0):
+        errors.append(f"{here}:drift:interval: {drift['interval']!r} must be an int >= 0 "
+                      "(minutes; 0 turns drift checks off)")
+    if "repair" in drift and not isinstance(drift["repair"], bool):
+        errors.append(f"{here}:drift:repair: must be true or false, not {_kind(drift['repair'])}")

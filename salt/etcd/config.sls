@@ -10,6 +10,9 @@ etcd-config-member-present:
     - name: {{ cluster.me }}
     - peer_urls: [{{ peer_url }}]
     - endpoints: {{ cluster.etcd_endpoints | json }}
+    {#- A rebuilt host (no data) replaces its old entry; one with data keeps it. #}
+    - replace: True
+    - data_dir: {{ etcd.data_dir }}
     - require:
       - pgsalt: etcd-package-installed
 

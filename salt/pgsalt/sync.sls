@@ -1,7 +1,7 @@
 {#- The formula's modules on the minion, and its address in the mine (which the minion
     also refreshes when it starts). Changes nothing when both are current. Only the kinds
-    the formula ships: a full sync_all costs seconds in every orchestration. #}
-{%- for kind in ['modules', 'states', 'utils'] %}
+    the formula ships (the beacon too): a full sync_all costs seconds in every orchestration. #}
+{%- for kind in ['modules', 'states', 'utils', 'beacons'] %}
 
 pgsalt-sync-{{ kind }}:
   saltutil.sync_{{ kind }}:
@@ -15,3 +15,4 @@ pgsalt-sync-mine-updated:
       - saltutil: pgsalt-sync-modules
       - saltutil: pgsalt-sync-states
       - saltutil: pgsalt-sync-utils
+      - saltutil: pgsalt-sync-beacons

@@ -39,7 +39,8 @@ def configure():
           f"file_roots:\n  base:\n    - {C.REPO / 'salt'}\n    - {C.REPO}\n"
           f"pillar_roots:\n  base:\n    - {C.REPO / 'pillar'}\n"
           f"ext_pillar:\n  - cmd_yaml: cat {OVERRIDE}\n"
-          f"reactor: []\n")
+          # The formula's reactor, as README tells users to include it.
+          f"include: {C.REPO / 'reactor' / 'pgsalt.conf'}\n")
 
 
 def _pid():
