@@ -41,7 +41,7 @@ e2e: venv
 	$(PYTEST) -m e2e -x
 
 lint: venv
-	$(VENV)/bin/ruff check _modules _states _runners _utils tests
+	$(VENV)/bin/ruff check _modules _states _runners _utils _beacons tests
 
 bench: venv
 	$(PY) tests/bench/run.py

@@ -468,7 +468,9 @@ def _client():
         with _client() as client:
             client.cmd(["pg1"], "test.ping", tgt_type="list")
     """
-    return salt.client.LocalClient(mopts=__opts__)
+    # From the master's config file, not __opts__: in a runner the reactor started, those
+    # opts carry no publisher key the master accepts (an authentication error).
+    return salt.client.get_local_client(__opts__["conf_file"])
 
 
 def _issue_one(client, cluster, ca, minion, answer, opts):

@@ -17,7 +17,7 @@ import time
 
 from salt.exceptions import CommandExecutionError
 
-REPLICA_ROLES = ("replica", "sync_standby", "quorum_standby")
+PRIMARY_ROLES = ("leader", "primary", "master", "standby_leader")
 # PostgreSQL is down on a replica while Patroni runs: a restart did not help, so Patroni
 # needs a fresh copy from the leader.
 BROKEN = ("start failed", "crashed", "stopped")
@@ -109,9 +109,12 @@ def _settled_member(remote, topology, plan, minion, timeout, clock, sleep):
 
 def diagnose(remote, topology, plan, minion, settle=120, clock=time.monotonic,
              sleep=time.sleep):
-    """What is wrong on MINION: ``{inactive: [units], member: {...}|None, leader}``."""
+    """What is wrong on MINION: ``{inactive: [units], missing: [units not installed],
+    member: {...}|None, leader}``."""
     status = {unit: bool(remote.one(minion, "service.status", unit, step=f"status of {unit}"))
               for unit in units(plan, minion)}
+    missing = [unit for unit, up in status.items()
+               if not up and not remote.one(minion, "service.available", unit)]
     member = leader = None
     if status.get("patroni"):
         try:
@@ -119,8 +122,8 @@ def diagnose(remote, topology, plan, minion, settle=120, clock=time.monotonic,
                                              sleep)
         except CommandExecutionError:
             member = leader = None
-    return {"inactive": [unit for unit, up in status.items() if not up], "member": member,
-            "leader": leader}
+    return {"inactive": [unit for unit, up in status.items() if not up and unit not in missing],
+            "missing": missing, "member": member, "leader": leader}
 
 
 def repairs(facts, minion, drift=None, drift_repair=False):
@@ -129,8 +132,7 @@ def repairs(facts, minion, drift=None, drift_repair=False):
     if facts["inactive"]:
         return [("start", unit) for unit in facts["inactive"]]
     member, leader = facts["member"], facts["leader"]
-    if (member and leader and leader != minion and member["role"] not in ("leader", "primary",
-                                                                         "standby_leader")
+    if (member and leader and leader != minion and member["role"] not in PRIMARY_ROLES
             and member["state"] in BROKEN):
         return [("reinit", minion)]
     if drift and drift_repair:
@@ -167,7 +169,7 @@ def act(remote, minion, action, target, clock=time.monotonic, sleep=time.sleep):
         remote.one(minion, "pgsalt_patroni.reinit", step="reinitialise the replica", force=True)
         _ready(remote, minion, 600)
     elif action == "apply":
-        remote.one(minion, "state.highstate", step="re-apply the host's states", wait=900)
+        _highstate(remote, [minion], "re-apply the host's states")
 
 
 def _ready(remote, minion, timeout):
@@ -185,6 +187,8 @@ def heal(remote, topology, fire, plan, minion, reason, cachedir, drift=None,
     settings, cluster, start = plan["heal"], plan["cluster"], clock()
     report = {"cluster": cluster, "minion": minion, "reason": reason, "actions": [],
               "outcome": "healthy", "comment": ""}
+    if drift:
+        report["drift"] = drift
     try:
         with cluster_lock(cachedir, cluster, settings["lock_timeout"], clock, sleep) as waited:
             report["waited"] = waited
@@ -205,8 +209,13 @@ def _heal_locked(remote, topology, plan, minion, drift, report, cachedir, clock,
         return
     _wait_states(remote, minion, settings["lock_timeout"], clock, sleep)
     facts = diagnose(remote, topology, plan, minion, clock=clock, sleep=sleep)
-    todo = repairs(facts, minion, drift, settings["drift"]["repair"])
     report["found"] = facts
+    if facts["missing"]:
+        # A host being built: orch.enroll or orch.deploy sets it up, not a repair.
+        report.update(outcome="skipped", comment=f"{', '.join(facts['missing'])} not "
+                      f"installed on {minion} yet: orch.enroll or orch.deploy sets it up")
+        return
+    todo = repairs(facts, minion, drift, settings["drift"]["repair"])
     if not todo:
         if drift:
             report.update(outcome="reported", comment=f"drift in {len(drift)} state(s); "

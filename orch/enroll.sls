@@ -7,12 +7,23 @@
 {%- from 'orch/plan.jinja' import plan, refused, cluster_name with context %}
 {%- set minion = pillar.get('minion') %}
 {%- set roster = salt['pgsalt_cluster.roster'](plan.db) if cluster_name and not plan.errors and plan.heal.enabled else {} %}
-{%- if not cluster_name or plan.errors or not plan.heal.enabled or not roster.leader %}
+{%- if cluster_name and plan.errors %}
+
+{#- A member that cannot join: the event tells whoever watches the repairs. #}
+pgsalt-enroll-refused-event:
+  salt.runner:
+    - name: event.send
+    - tag: {{ 'pgsalt/heal/%s/%s/failed' % (cluster_name, minion) }}
+    - data: {{ {'cluster': cluster_name, 'minion': minion, 'reason': 'minion start',
+                'outcome': 'failed', 'actions': [],
+                'comment': 'pillar refused: ' ~ plan.errors | join('; ')} | json }}
+
+{{ refused('pgsalt-enroll-refused', 'enroll', plan.errors) }}
+{%- elif not cluster_name or not plan.heal.enabled or not roster.leader %}
 
 pgsalt-enroll-nothing-to-do:
   test.succeed_without_changes:
     - name: {{ ('%s: %s' % (minion, 'a member of no cluster in pillar' if not cluster_name
-                else 'pillar refused: ' ~ plan.errors | join('; ') if plan.errors
                 else 'heal:enabled is off for ' ~ plan.cluster if not plan.heal.enabled
                 else 'cluster ' ~ plan.cluster ~ ' has no running leader; orch.deploy builds it'))
                | json }}
@@ -24,7 +35,6 @@ pgsalt-enroll-sync:
     - tgt: {{ minion }}
     - sls: pgsalt.sync
     - pillar: {{ cluster_pillar | json }}
-    - failhard: True
 
 {#- A state file of its own: it renders with the modules the sync brought. #}
 pgsalt-enroll-python-modules:
@@ -32,7 +42,6 @@ pgsalt-enroll-python-modules:
     - tgt: {{ minion }}
     - sls: pgsalt.python
     - pillar: {{ cluster_pillar | json }}
-    - failhard: True
     - require:
       - salt: pgsalt-enroll-sync
 {%- if plan.backup and plan.backup.type == 'tls' %}
@@ -46,7 +55,6 @@ pgsalt-enroll-tls-certificate:
     - days: {{ plan.tls.days }}
     - renew_days: {{ plan.tls.renew_days }}
     - exclude: {{ ([plan.vip] if plan.vip else []) | json }}
-    - failhard: True
     - require:
       - salt: pgsalt-enroll-python-modules
 {%- endif %}
@@ -57,4 +65,22 @@ pgsalt-enroll-{{ minion }}:
     - plan: {{ plan | json }}
     - require:
       - salt: pgsalt-enroll-python-modules
+{%- if plan.backup and plan.backup.type == 'tls' %}
+      - salt: pgsalt-enroll-tls-certificate
+{%- endif %}
+
+{#- The steps before the enrolled state fire no event of their own. #}
+pgsalt-enroll-failed-event:
+  salt.runner:
+    - name: event.send
+    - tag: {{ 'pgsalt/heal/%s/%s/failed' % (plan.cluster, minion) }}
+    - data: {{ {'cluster': plan.cluster, 'minion': minion, 'reason': 'minion start',
+                'outcome': 'failed', 'actions': [],
+                'comment': 'orch.enroll failed before the highstate; see its job'} | json }}
+    - onfail_any:
+      - salt: pgsalt-enroll-sync
+      - salt: pgsalt-enroll-python-modules
+{%- if plan.backup and plan.backup.type == 'tls' %}
+      - salt: pgsalt-enroll-tls-certificate
+{%- endif %}
 {%- endif %}

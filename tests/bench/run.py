@@ -18,6 +18,7 @@ import time
 
 from backup import bench_backup
 from day2 import bench_day2
+from heal import bench_heal
 from report import OUT, write_section
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "testbed"))
@@ -147,11 +148,12 @@ def write(rows, title):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cold", action="store_true", help="also time a cold image build")
-    parser.add_argument("--only", choices=["bed", "deploy", "backup", "day2"], action="append",
+    parser.add_argument("--only", choices=["bed", "deploy", "backup", "day2", "heal"],
+                        action="append",
                         help="measure only these parts (the deploy part leaves the demo "
-                             "cluster deployed, which the backup and day2 parts need)")
+                             "cluster deployed, which the backup, day2 and heal parts need)")
     args = parser.parse_args()
-    parts = args.only or ["bed", "deploy", "backup", "day2"]
+    parts = args.only or ["bed", "deploy", "backup", "day2", "heal"]
     if "bed" in parts:
         rows = []
         bench_bed(rows, args.cold)
@@ -169,6 +171,10 @@ def main():
         rows = []
         bench_day2(rows)
         write(rows, "Day-2 operations")
+    if "heal" in parts:
+        rows = []
+        bench_heal(rows)
+        write(rows, "Self-healing (MTTR)")
     print(OUT.read_text())
 
 

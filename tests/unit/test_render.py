@@ -337,7 +337,7 @@ def test_every_sls_renders_to_states_of_its_component(render, relpath):
 
 
 ALL_ROLES = {
-    "pgsalt", "pgsalt.python", "etcd", "etcd.package", "etcd.config", "etcd.service",
+    "pgsalt", "pgsalt.python", "pgsalt.heal", "etcd", "etcd.package", "etcd.config", "etcd.service",
     "postgresql", "postgresql.package", "postgresql.objects",
     "patroni", "patroni.package", "patroni.config", "patroni.service",
     "haproxy", "haproxy.package", "haproxy.config", "haproxy.service",
@@ -355,12 +355,12 @@ VIP = {"keepalived", "keepalived.package", "keepalived.config", "keepalived.serv
         ("pg2", "Debian-13", ALL_ROLES | BACKUP | VIP),
         ("pg2", "Debian-12", ALL_ROLES | BACKUP | VIP),
         # the demo's repository host
-        ("pg4", "Debian-13", {"pgsalt", "pgsalt.python"} | BACKUP),
+        ("pg4", "Debian-13", {"pgsalt", "pgsalt.python", "pgsalt.heal"} | BACKUP),
         # db and balancer, using the demo cluster's etcd
         ("pg5", "Debian-13", {sls for sls in ALL_ROLES if not sls.startswith("etcd")} | BACKUP),
         ("pg5", "Debian-12", {sls for sls in ALL_ROLES if not sls.startswith("etcd")} | BACKUP),
         ("pg12", "Debian-12", ALL_ROLES | BACKUP),
-        ("pg14", "Debian-12", {"pgsalt", "pgsalt.python"} | BACKUP),
+        ("pg14", "Debian-12", {"pgsalt", "pgsalt.python", "pgsalt.heal"} | BACKUP),
     ],
 )
 def test_highstate_of_a_member_is_consistent(render, minion, osfinger, expected):

@@ -100,7 +100,8 @@ def pki(tmp_path):
 def configure_loader_modules(context, pki):
     return {
         ca_runner: {
-            "__opts__": {"id": "master", "pki_dir": str(pki)},
+            "__opts__": {"id": "master", "pki_dir": str(pki),
+                         "conf_file": "/etc/salt/master"},
             "__context__": context,
             "__utils__": loaders.pki_utils(),
         },
@@ -117,10 +118,11 @@ def hosts(tmp_path):
 def client(hosts):
     fake = FakeLocalClient(hosts)
     factory = MagicMock(return_value=fake)
-    with patch.object(ca_runner.salt.client, "LocalClient", factory):
+    with patch.object(ca_runner.salt.client, "get_local_client", factory):
         yield fake
+    # The master's config file: a runner the reactor starts has no usable publisher opts.
     for call in factory.call_args_list:
-        assert call.kwargs["mopts"] is ca_runner.__opts__
+        assert call.args == ("/etc/salt/master",)
 
 
 def issue(hosts, **kwargs):

@@ -2,6 +2,7 @@
 
 import json
 import pathlib
+import selectors
 import subprocess
 import time
 
@@ -79,3 +80,50 @@ class Bed:
                 last = exc
             time.sleep(interval)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last!r}")
+
+
+class Events:
+    """The master's event bus, recorded from now on (``salt-run state.event TAGMATCH``):
+    ``with Events("pgsalt/heal/*") as ev: ...; ev.wait(lambda tag, data: ...)``."""
+
+    def __init__(self, tagmatch):
+        self.proc = subprocess.Popen([str(TB), "salt-run", "state.event", tagmatch],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        self.seen = []
+        # state.event subscribes once it runs: give it that second before the fault.
+        time.sleep(3)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+    def _read(self, timeout):
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout):
+                return None
+        line = self.proc.stdout.readline()
+        tag, _, raw = line.partition("\t")
+        try:
+            return tag.strip(), json.loads(raw)
+        except json.JSONDecodeError:
+            return None
+
+    def wait(self, match, timeout=300):
+        """The first event (tag, data) since the start for which MATCH(tag, data) holds."""
+        for tag, data in self.seen:
+            if match(tag, data):
+                return tag, data
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            event = self._read(max(0.1, deadline - time.monotonic()))
+            if event:
+                self.seen.append(event)
+                if match(*event):
+                    return event
+        raise AssertionError(f"no matching event within {timeout}s; seen: "
+                             f"{[tag for tag, _ in self.seen]}")
