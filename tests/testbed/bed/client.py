@@ -1,8 +1,10 @@
 """A Python API over the tb CLI, for the end-to-end tests and the chaos suite."""
 
 import json
+import os
 import pathlib
 import selectors
+import signal
 import subprocess
 import time
 
@@ -89,7 +91,7 @@ class Events:
     def __init__(self, tagmatch):
         self.proc = subprocess.Popen([str(TB), "salt-run", "state.event", tagmatch],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
+                                     text=True, start_new_session=True)
         self.seen = []
         # state.event subscribes once it runs: give it that second before the fault.
         time.sleep(3)
@@ -98,7 +100,8 @@ class Events:
         return self
 
     def __exit__(self, *exc):
-        self.proc.kill()
+        # tb runs salt-run as its child: the whole session goes.
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
     def _read(self, timeout):
