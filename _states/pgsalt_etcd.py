@@ -118,7 +118,9 @@ def _plan(current, name, peer_urls, replace):
     for entry in current:
         urls = _url_set(entry["peer_urls"])
         if entry["name"] == name:
-            if urls == wanted and not replace:
+            # Never started (no client URLs): a peer of a bootstrap still on its way, which
+            # even replace keeps; only a started entry can stand for lost data.
+            if urls == wanted and not (replace and entry.get("client_urls")):
                 keep = entry
             else:
                 remove.append(entry)

@@ -447,6 +447,17 @@ def test_member_present_replace_skipped_while_data_exists(cluster, tmp_path):
     assert [m.id for m in cluster.members] == [11, 12, 13]
 
 
+def test_member_present_replace_keeps_a_named_peer_of_a_bootstrap():
+    # etcd lists the peers of its initial cluster by name before they first start (no
+    # client URLs): such an entry is this host's own, still to come, not lost data.
+    fake = FakeCluster(FakeMember(11, "pg1", [PEER1], [PG1]), FakeMember(12, "pg2", [PEER2], []),
+                       FakeMember(13, "pg3", [PEER3], ["http://10.77.0.13:2379"]))
+    with patch.object(etcd_mod, "_client", fake.client):
+        ret = etcd_state.member_present("pg2", [PEER2], endpoints=[PG1], replace=True)
+    assert ret["result"] is True and ret["changes"] == {}, ret
+    assert [m.id for m in fake.members] == [11, 12, 13]
+
+
 def test_member_present_peer_urls_held_by_other_member(cluster):
     ret = etcd_state.member_present("pg9", [PEER3], endpoints=[PG1])
     assert ret["result"] is False
