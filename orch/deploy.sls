@@ -1,6 +1,6 @@
 {#- orch.deploy: bare hosts become an HA PostgreSQL cluster, in order, failing fast.
     salt-run state.orchestrate orch.deploy [pillar='{"cluster": "NAME"}'] [test=True] #}
-{%- from 'orch/plan.jinja' import plan, refused with context %}
+{%- from 'orch/plan.jinja' import plan, refused, tls_certificates with context %}
 {%- if plan.errors %}
 
 {{ refused('pgsalt-deploy-pillar-refused', 'pillar', plan.errors) }}
@@ -31,21 +31,7 @@ pgsalt-deploy-python-modules:
 {%- set backup_hosts = plan.backup.hosts | join(',') %}
 {%- if plan.backup.type == 'tls' %}
 
-{#- The master's cluster CA signs a certificate for each host that speaks TLS; keys are
-    made on the hosts and never leave them. A certificate near expiry is renewed. #}
-pgsalt-deploy-tls-certificates:
-  salt.runner:
-    - name: pgsalt_ca.issue
-    - cluster: {{ plan.cluster | json }}
-    - minions: {{ plan.backup.hosts | json }}
-    - network: {{ plan.network | json }}
-    - days: {{ plan.tls.days }}
-    - renew_days: {{ plan.tls.renew_days }}
-    {#- The VIP comes and goes with keepalived: it is no host's own address. #}
-    - exclude: {{ ([plan.vip] if plan.vip else []) | json }}
-    - failhard: True
-    - require:
-      - salt: pgsalt-deploy-python-modules
+{{ tls_certificates('pgsalt-deploy-tls-certificates', 'pgsalt-deploy-python-modules') }}
 {%- endif %}
 
 {#- pgBackRest before Patroni starts: archive_command works from the first WAL segment. #}

@@ -4,19 +4,23 @@
     then the members its arrival changes (pg_hba, HAProxy, PgBouncer, the repository host)
     one at a time, then its highstate: a rebuilt host replaces its old etcd member and
     comes back as a streaming replica; a new one joins. Anything else: nothing happens. #}
-{%- from 'orch/plan.jinja' import plan, refused, cluster_name with context %}
+{%- from 'orch/plan.jinja' import plan, refused, cluster_name, tls_certificates with context %}
 {%- set minion = pillar.get('minion') %}
 {%- set roster = salt['pgsalt_cluster.roster'](plan.db) if cluster_name and not plan.errors and plan.heal.enabled else {} %}
-{%- if cluster_name and plan.errors %}
-
-{#- A member that cannot join: the event tells whoever watches the repairs. #}
-pgsalt-enroll-refused-event:
+{#- The event of a failed enroll that its Python state did not get to report, for
+    whoever watches the repairs (pgsalt/heal/*). #}
+{%- macro failed_event(id, cluster, comment) %}
+{{ id }}:
   salt.runner:
     - name: event.send
-    - tag: {{ 'pgsalt/heal/%s/%s/failed' % (cluster_name, minion) }}
-    - data: {{ {'cluster': cluster_name, 'minion': minion, 'reason': 'minion start',
-                'outcome': 'failed', 'actions': [],
-                'comment': 'pillar refused: ' ~ plan.errors | join('; ')} | json }}
+    - tag: {{ 'pgsalt/heal/%s/%s/failed' % (cluster, minion) }}
+    - data: {{ {'cluster': cluster, 'minion': minion, 'reason': 'minion start',
+                'outcome': 'failed', 'actions': [], 'comment': comment} | json }}
+{%- endmacro %}
+{%- if cluster_name and plan.errors %}
+
+{{ failed_event('pgsalt-enroll-refused-event', cluster_name,
+                'pillar refused: ' ~ plan.errors | join('; ')) }}
 
 {{ refused('pgsalt-enroll-refused', 'enroll', plan.errors) }}
 {%- elif not cluster_name or not plan.heal.enabled or not roster.leader %}
@@ -46,17 +50,8 @@ pgsalt-enroll-python-modules:
       - salt: pgsalt-enroll-sync
 {%- if plan.backup and plan.backup.type == 'tls' %}
 
-pgsalt-enroll-tls-certificate:
-  salt.runner:
-    - name: pgsalt_ca.issue
-    - cluster: {{ plan.cluster | json }}
-    - minions: {{ plan.backup.hosts | json }}
-    - network: {{ plan.network | json }}
-    - days: {{ plan.tls.days }}
-    - renew_days: {{ plan.tls.renew_days }}
-    - exclude: {{ ([plan.vip] if plan.vip else []) | json }}
-    - require:
-      - salt: pgsalt-enroll-python-modules
+{{ tls_certificates('pgsalt-enroll-tls-certificate', 'pgsalt-enroll-python-modules',
+                  failhard=False) }}
 {%- endif %}
 
 pgsalt-enroll-{{ minion }}:
@@ -70,13 +65,8 @@ pgsalt-enroll-{{ minion }}:
 {%- endif %}
 
 {#- The steps before the enrolled state fire no event of their own. #}
-pgsalt-enroll-failed-event:
-  salt.runner:
-    - name: event.send
-    - tag: {{ 'pgsalt/heal/%s/%s/failed' % (plan.cluster, minion) }}
-    - data: {{ {'cluster': plan.cluster, 'minion': minion, 'reason': 'minion start',
-                'outcome': 'failed', 'actions': [],
-                'comment': 'orch.enroll failed before the highstate; see its job'} | json }}
+{{ failed_event('pgsalt-enroll-failed-event', plan.cluster,
+                'orch.enroll failed before the highstate; see its job') }}
     - onfail_any:
       - salt: pgsalt-enroll-sync
       - salt: pgsalt-enroll-python-modules

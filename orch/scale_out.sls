@@ -6,7 +6,7 @@
     a new dcs host joins etcd as a member; every balancer's HAProxy, PgBouncer and
     Keepalived learn the new hosts, one balancer at a time. Hosts that run already are
     only checked: a re-run changes nothing. #}
-{%- from 'orch/plan.jinja' import plan, refused with context %}
+{%- from 'orch/plan.jinja' import plan, refused, tls_certificates with context %}
 {%- set roster = salt['pgsalt_cluster.roster'](plan.db) if not plan.errors else {} %}
 {%- set errors = plan.errors or salt['pgsalt_cluster.scale_out_errors'](plan, roster) %}
 {%- if errors %}
@@ -36,18 +36,7 @@ pgsalt-scale-out-python-modules:
 {%- set ns = namespace(previous='pgsalt-scale-out-python-modules') %}
 {%- if plan.backup and plan.backup.type == 'tls' %}
 
-pgsalt-scale-out-tls-certificates:
-  salt.runner:
-    - name: pgsalt_ca.issue
-    - cluster: {{ plan.cluster | json }}
-    - minions: {{ plan.backup.hosts | json }}
-    - network: {{ plan.network | json }}
-    - days: {{ plan.tls.days }}
-    - renew_days: {{ plan.tls.renew_days }}
-    - exclude: {{ ([plan.vip] if plan.vip else []) | json }}
-    - failhard: True
-    - require:
-      - salt: {{ ns.previous }}
+{{ tls_certificates('pgsalt-scale-out-tls-certificates', ns.previous) }}
 {%- set ns.previous = 'pgsalt-scale-out-tls-certificates' %}
 {%- endif %}
 {#- Each step rolls one host at a time (batch 1): a host that fails stops the run. #}
