@@ -179,26 +179,34 @@ def _ready(remote, minion, timeout):
         raise CommandExecutionError(f"{minion}: {ready.get('reason') or 'not healthy'}")
 
 
-def heal(remote, topology, fire, plan, minion, reason, cachedir, drift=None,
-         clock=time.monotonic, wall=time.time, sleep=time.sleep):
-    """Find and repair what is wrong on MINION of PLAN's cluster. Returns a report:
-    ``{outcome, actions, comment, seconds}``, outcome one of repaired, failed, healthy,
-    skipped, reported; the same goes out as the event pgsalt/heal/CLUSTER/MINION/OUTCOME."""
-    settings, cluster, start = plan["heal"], plan["cluster"], clock()
+def _run(fire, plan, minion, reason, outcome, cachedir, clock, sleep, body, **extra):
+    """The frame of a heal or enroll run: BODY(report) under the cluster's lock, a
+    CommandExecutionError as outcome failed, the seconds taken, and the event
+    pgsalt/heal/CLUSTER/MINION/OUTCOME carrying the report, which is returned."""
+    cluster, start = plan["cluster"], clock()
     report = {"cluster": cluster, "minion": minion, "reason": reason, "actions": [],
-              "outcome": "healthy", "comment": ""}
-    if drift:
-        report["drift"] = drift
+              "outcome": outcome, "comment": "", **extra}
     try:
-        with cluster_lock(cachedir, cluster, settings["lock_timeout"], clock, sleep) as waited:
+        with cluster_lock(cachedir, cluster, plan["heal"]["lock_timeout"], clock,
+                          sleep) as waited:
             report["waited"] = waited
-            _heal_locked(remote, topology, plan, minion, drift, report, cachedir, clock, wall,
-                         sleep)
+            body(report)
     except CommandExecutionError as exc:
         report.update(outcome="failed", comment=str(exc))
     report["seconds"] = round(clock() - start, 1)
     fire(f"pgsalt/heal/{cluster}/{minion}/{report['outcome']}", report)
     return report
+
+
+def heal(remote, topology, fire, plan, minion, reason, cachedir, drift=None,
+         clock=time.monotonic, wall=time.time, sleep=time.sleep):
+    """Find and repair what is wrong on MINION of PLAN's cluster. Returns a report:
+    ``{outcome, actions, comment, seconds}``, outcome one of repaired, failed, healthy,
+    skipped, reported; the same goes out as the event pgsalt/heal/CLUSTER/MINION/OUTCOME."""
+    return _run(fire, plan, minion, reason, "healthy", cachedir, clock, sleep,
+                lambda report: _heal_locked(remote, topology, plan, minion, drift, report,
+                                            cachedir, clock, wall, sleep),
+                **({"drift": drift} if drift else {}))
 
 
 def _heal_locked(remote, topology, plan, minion, drift, report, cachedir, clock, wall, sleep):
@@ -271,24 +279,17 @@ def enroll(remote, fire, plan, minion, cachedir, clock=time.monotonic, sleep=tim
     host) are converged one at a time, then MINION gets its highstate, which replaces its
     etcd member when the host lost its data. Returns a report; the event is
     pgsalt/heal/CLUSTER/MINION/enrolled (or failed)."""
-    cluster, start = plan["cluster"], clock()
-    report = {"cluster": cluster, "minion": minion, "reason": "minion start", "actions": [],
-              "outcome": "enrolled", "comment": ""}
-    try:
-        with cluster_lock(cachedir, cluster, plan["heal"]["lock_timeout"], clock, sleep):
-            others = remote.alive([m for m in plan["members"] if m != minion])
-            tested = _highstate(remote, others, "predict what the new host changes",
-                                test=True, wait=300)
-            for host in sorted(h for h, states in tested.items() if _would_change(states)):
-                _highstate(remote, [host], "converge")
-                report["actions"].append(f"highstate {host}")
-            _highstate(remote, [minion], "highstate", wait=1800)
-            report["actions"].append(f"highstate {minion}")
-            if minion in plan["db"]:
-                _ready(remote, minion, 600)
+    def body(report):
+        others = remote.alive([m for m in plan["members"] if m != minion])
+        tested = _highstate(remote, others, "predict what the new host changes", test=True,
+                            wait=300)
+        for host in sorted(h for h, states in tested.items() if _would_change(states)):
+            _highstate(remote, [host], "converge")
+            report["actions"].append(f"highstate {host}")
+        _highstate(remote, [minion], "highstate", wait=1800)
+        report["actions"].append(f"highstate {minion}")
+        if minion in plan["db"]:
+            _ready(remote, minion, 600)
         report["comment"] = ", ".join(report["actions"])
-    except CommandExecutionError as exc:
-        report.update(outcome="failed", comment=str(exc))
-    report["seconds"] = round(clock() - start, 1)
-    fire(f"pgsalt/heal/{cluster}/{minion}/{report['outcome']}", report)
-    return report
+
+    return _run(fire, plan, minion, "minion start", "enrolled", cachedir, clock, sleep, body)
