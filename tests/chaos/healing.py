@@ -74,7 +74,9 @@ def _timed(bed, inject, match, timeout=300):
 
 
 def stopped_patroni(bed, host):
-    return _timed(bed, lambda: bed.sh(host, "systemctl", "stop", "patroni"),
+    # --no-block: a repair may start Patroni again before a slow stop ends, which cancels
+    # the stop job (and would fail a blocking systemctl).
+    return _timed(bed, lambda: bed.sh(host, "systemctl", "stop", "--no-block", "patroni"),
                   outcome(host, "repaired", action="start patroni"))
 
 
