@@ -150,20 +150,25 @@ def patroni_config(c, restore=None):
     timing = pt["timing_values"]
     backup = pgbackrest_patroni(c)
     db_addrs = sorted(_addr(c, m) for m in c["db_members"])
-    hba = ["local all postgres peer map=pgsalt", "local all all scram-sha-256"]
-    # Patroni asks its own server for the timeline over a replication connection to
-    # localhost; without it an old primary cannot decide to rewind and stays diverged.
-    hba += [f"host replication {users['replication']['name']} {a}/32 scram-sha-256"
-            for a in ["127.0.0.1", *db_addrs]]
+    tls = service_tls(c)
+    net = "hostssl" if tls else "host"
+    repl, rewind = users["replication"]["name"], users["rewind"]["name"]
+    hba = ["local all postgres peer map=pgsalt", "local all all scram-sha-256",
+           # Patroni asks its own server for the timeline over a replication connection to
+           # localhost; without it an old primary cannot decide to rewind and stays diverged.
+           f"host replication {repl} 127.0.0.1/32 scram-sha-256"]
+    hba += [f"{net} replication {repl} {a}/32 scram-sha-256" for a in db_addrs]
     # Standby clusters of this one stream through its HAProxy rw port; PostgreSQL sees the
     # balancer's own address (see pgsalt_model.resolve). Balancers on db hosts are covered.
-    hba += [f"host replication {users['replication']['name']} {a}/32 scram-sha-256"
+    hba += [f"{net} replication {repl} {a}/32 scram-sha-256"
             for a in c.get("standby_clients", []) if a not in db_addrs]
-    hba += [f"host all {users['rewind']['name']} {a}/32 scram-sha-256" for a in db_addrs]
-    hba += ["host all all 127.0.0.1/32 scram-sha-256"]
+    hba += [f"{net} all {rewind} {a}/32 scram-sha-256" for a in db_addrs]
+    hba += ["host all all 127.0.0.1/32 scram-sha-256",
+            # The cluster's own users come from the cluster's hosts only (above).
+            f"host all {repl},{rewind} 0.0.0.0/0 reject"]
     network = c.get("network")
-    hba += [f"host all all {network} scram-sha-256"] if network else [
-        f"host all all {_addr(c, m)}/32 scram-sha-256" for m in sorted(c["members"])]
+    hba += [f"{net} all all {network} scram-sha-256"] if network else [
+        f"{net} all all {_addr(c, m)}/32 scram-sha-256" for m in sorted(c["members"])]
     hba += list(pg.get("pg_hba") or [])
 
     def auth(key):
@@ -196,13 +201,19 @@ def patroni_config(c, restore=None):
         bootstrap.update(method="pgsalt_restore", pgsalt_restore={
             "command": shlex.join(command), "keep_existing_recovery_conf": True,
             "no_params": True})
+    restapi = {"listen": f"{addr}:{pt['port']}", "connect_address": f"{addr}:{pt['port']}",
+               # Reads stay open (HAProxy's checks); switchover, restart, reinit, config and
+               # the other unsafe endpoints need these credentials.
+               "authentication": auth("rest_api")}
+    if tls:
+        restapi.update(certfile=tls["cert"], keyfile=tls["key"], cafile=tls["ca"])
     return {
         "scope": c["scope"],
         "namespace": c["namespace"],
         "name": me,
+        **({"ctl": {"cacert": tls["ca"]}} if tls else {}),
         "log": {"level": "INFO"},
-        "restapi": {"listen": f"{addr}:{pt['port']}",
-                    "connect_address": f"{addr}:{pt['port']}"},
+        "restapi": restapi,
         "etcd3": {"hosts": c["etcd_hosts"]},
         "bootstrap": bootstrap,
         "postgresql": {
@@ -215,7 +226,7 @@ def patroni_config(c, restore=None):
                                "replication": auth("replication"),
                                "rewind": auth("rewind")},
             "parameters": {"unix_socket_directories": "/var/run/postgresql",
-                           **backup.get("parameters", {})},
+                           **_ssl_parameters(tls), **backup.get("parameters", {})},
             "pg_hba": hba,
             # root on the host may act as postgres over the socket (Salt's SQL module does).
             "pg_ident": ["pgsalt root postgres", "pgsalt postgres postgres"],
@@ -228,6 +239,13 @@ def patroni_config(c, restore=None):
         "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False,
                  "nosync": False},
     }
+
+
+def _ssl_parameters(tls):
+    if not tls:
+        return {}
+    return {"ssl": "on", "ssl_cert_file": tls["cert"], "ssl_key_file": tls["key"],
+            "ssl_ca_file": tls["ca"], "ssl_min_protocol_version": "TLSv1.2"}
 
 
 def etcd_environment(c):
@@ -319,6 +337,19 @@ def tls_files(c):
     """
     tls = c["tls"]
     return {"key": tls["key"], "cert": tls["cert"], "ca": tls["ca"]}
+
+
+def service_tls(c):
+    """The TLS files PostgreSQL, Patroni, PgBouncer and HAProxy use; None when the pillar
+    turns TLS off (``tls:enabled: false``, an insecure lab).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.service_tls "$(...)"
+    """
+    return tls_files(c) if c["tls"].get("enabled") is not False else None
 
 
 def _backup_hosts(c):

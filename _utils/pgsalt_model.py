@@ -27,11 +27,22 @@ ROLE_KEYS = (
 ROLE_FLAGS = ("login", "superuser", "createdb", "createrole", "replication")
 DATABASE_KEYS = ("owner", "encoding", "extensions")
 PROFILE_KEYS = ("ttl", "loop_wait", "retry_timeout")
-SYSTEM_USERS = ("superuser", "replication", "rewind", "pgbouncer_auth")
+SYSTEM_USERS = (
+    "superuser", "replication", "rewind", "pgbouncer_auth", "rest_api", "haproxy_stats",
+)
 PATRONI_SOURCES = ("package", "venv")
 POOL_MODES = ("session", "transaction", "statement")
 PG_VERSIONS = range(13, 19)
 MIN_PASSWORD = 16
+# Passwords published as defaults (pillar.example's placeholders, the tools' documented
+# examples): a cluster that keeps one is as open as one with no password.
+PLACEHOLDER_PASSWORD = re.compile(r"change-?me", re.IGNORECASE)
+KNOWN_PASSWORDS = frozenset({
+    "postgres", "password", "zalando", "rep-pass", "rewind_password", "admin", "secret",
+    "patroni", "replicator", "changeme", "pgbouncer", "haproxy", "passwordpassword",
+    "postgrespostgres", "1234567890123456", "0123456789abcdef",
+})
+TLS_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 MIN_TTL = 20  # Patroni refuses a lower ttl
 # Kept free of PgBouncer's pools for superuser and replication connections.
 RESERVED_CONNECTIONS = 10
@@ -285,6 +296,7 @@ def validate(clusters, name=None, defaults=None, known_minions=None):
     _check_backup(cluster, path, errors)
     _check_vip(clusters, name, cluster, path, errors)
     _check_heal(cluster, path, errors)
+    _check_tls(cluster, path, errors)
     return errors
 
 
@@ -316,8 +328,20 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
         "etcd_service": resolved["etcd"].get("service"),
         "standby": {"cluster": _standby_source(name, clusters)} if resolved["standby_endpoint"]
         else {},
-        "tls": {key: _mapping(resolved.get("tls")).get(key) for key in ("days", "renew_days")},
+        "tls": _tls_plan(resolved),
     }
+
+
+def _tls_plan(cluster):
+    """Who gets a certificate from the cluster CA: every member with TLS on, else the
+    pgBackRest hosts of a tls repository; and the certificates' lifetimes."""
+    tls = cluster["tls"]
+    if tls.get("enabled") is not False:
+        hosts = sorted(cluster["members"], key=str)
+    else:
+        backup = _backup_plan(cluster)
+        hosts = backup["hosts"] if backup.get("type") == "tls" else []
+    return {"hosts": hosts, "days": tls.get("days"), "renew_days": tls.get("renew_days")}
 
 
 def _backup_plan(cluster):
@@ -540,6 +564,9 @@ def _check_password(value, path, errors):
     elif len(value) < MIN_PASSWORD:
         errors.append(f"{path}: shorter than {MIN_PASSWORD} characters; expected at least "
                       f"{MIN_PASSWORD}")
+    elif PLACEHOLDER_PASSWORD.search(value) or value.lower() in KNOWN_PASSWORDS:
+        errors.append(f"{path}: a published default or placeholder; expected a password of "
+                      "your own")
 
 
 def _check_users(cluster, path, errors):
@@ -1126,3 +1153,32 @@ def _check_heal(cluster, path, errors):
                       "(minutes; 0 turns drift checks off)")
     if "repair" in drift and not isinstance(drift["repair"], bool):
         errors.append(f"{here}:drift:repair: must be true or false, not {_kind(drift['repair'])}")
+
+
+def _check_tls(cluster, path, errors):
+    tls, here = cluster["tls"], f"{path}:tls"
+    enabled, insecure = tls.get("enabled", True), cluster.get("insecure_lab", False)
+    if not isinstance(insecure, bool):
+        errors.append(f"{path}:insecure_lab: must be true or false, not {_kind(insecure)}")
+    if not isinstance(enabled, bool):
+        errors.append(f"{here}:enabled: must be true or false, not {_kind(enabled)}")
+    elif not enabled and insecure is not True:
+        errors.append(f"{here}:enabled: false sends passwords and data in plain text; "
+                      "expected true, or insecure_lab: true for a test cluster")
+    days, renew = tls.get("days"), tls.get("renew_days")
+    for key, value in (("days", days), ("renew_days", renew)):
+        if key in tls and not (_is_int(value) and value > 0):
+            errors.append(f"{here}:{key}: {value!r} must be a positive int (days)")
+    if _is_int(days) and _is_int(renew) and 0 < days <= renew:
+        errors.append(f"{here}:renew_days: {renew} is not below days ({days}); every deploy "
+                      "would renew every certificate")
+    pgbouncer, hp = _mapping(cluster.get("pgbouncer")), f"{path}:pgbouncer"
+    for key in ("client_tls_sslmode", "server_tls_sslmode"):
+        if key in pgbouncer and pgbouncer[key] not in TLS_SSLMODES:
+            errors.append(f"{hp}:{key}: {pgbouncer[key]!r} is no TLS mode; expected one of "
+                          f"{', '.join(TLS_SSLMODES)}")
+    if enabled is True and pgbouncer.get("client_tls_sslmode") in ("disable", "allow", "prefer") \
+            and insecure is not True:
+        errors.append(f"{hp}:client_tls_sslmode: {pgbouncer['client_tls_sslmode']} lets "
+                      "clients log in without TLS; expected require or stronger, or "
+                      "insecure_lab: true")

@@ -27,12 +27,12 @@ pgsalt-deploy-python-modules:
     - failhard: True
     - require:
       - salt: pgsalt-deploy-sync
-{%- if plan.backup %}
-{%- set backup_hosts = plan.backup.hosts | join(',') %}
-{%- if plan.backup.type == 'tls' %}
+{%- if plan.tls.hosts %}
 
 {{ tls_certificates('pgsalt-deploy-tls-certificates', 'pgsalt-deploy-python-modules') }}
 {%- endif %}
+{%- if plan.backup %}
+{%- set backup_hosts = plan.backup.hosts | join(',') %}
 
 {#- pgBackRest before Patroni starts: archive_command works from the first WAL segment. #}
 pgsalt-deploy-pgbackrest:
@@ -44,7 +44,7 @@ pgsalt-deploy-pgbackrest:
     - failhard: True
     - require:
       - salt: pgsalt-deploy-python-modules
-{%- if plan.backup.type == 'tls' %}
+{%- if plan.tls.hosts %}
       - salt: pgsalt-deploy-tls-certificates
 {%- endif %}
 {%- endif %}
@@ -70,6 +70,9 @@ pgsalt-deploy-postgresql:
     - failhard: True
     - require:
       - salt: pgsalt-deploy-python-modules
+{%- if plan.tls.hosts %}
+      - salt: pgsalt-deploy-tls-certificates
+{%- endif %}
 {%- if plan.dcs %}
       - salt: pgsalt-deploy-etcd
 {%- endif %}

@@ -48,7 +48,7 @@ pgsalt-enroll-python-modules:
     - pillar: {{ cluster_pillar | json }}
     - require:
       - salt: pgsalt-enroll-sync
-{%- if plan.backup and plan.backup.type == 'tls' %}
+{%- if plan.tls.hosts %}
 
 {{ tls_certificates('pgsalt-enroll-tls-certificate', 'pgsalt-enroll-python-modules',
                   failhard=False) }}
@@ -60,7 +60,7 @@ pgsalt-enroll-{{ minion }}:
     - plan: {{ plan | json }}
     - require:
       - salt: pgsalt-enroll-python-modules
-{%- if plan.backup and plan.backup.type == 'tls' %}
+{%- if plan.tls.hosts %}
       - salt: pgsalt-enroll-tls-certificate
 {%- endif %}
 
@@ -70,7 +70,7 @@ pgsalt-enroll-{{ minion }}:
     - onfail_any:
       - salt: pgsalt-enroll-sync
       - salt: pgsalt-enroll-python-modules
-{%- if plan.backup and plan.backup.type == 'tls' %}
+{%- if plan.tls.hosts %}
       - salt: pgsalt-enroll-tls-certificate
 {%- endif %}
 {%- endif %}

@@ -34,7 +34,7 @@ pgsalt-scale-out-python-modules:
     - require:
       - salt: pgsalt-scale-out-sync
 {%- set ns = namespace(previous='pgsalt-scale-out-python-modules') %}
-{%- if plan.backup and plan.backup.type == 'tls' %}
+{%- if plan.tls.hosts %}
 
 {{ tls_certificates('pgsalt-scale-out-tls-certificates', ns.previous) }}
 {%- set ns.previous = 'pgsalt-scale-out-tls-certificates' %}

@@ -15,6 +15,8 @@ pgsalt:
         replication: {password: bookworm-replication-9Xs3bKv7}
         rewind: {password: bookworm-rewind-2Mh6cQz8}
         pgbouncer_auth: {password: bookworm-pgbouncer-7Rn5fJd3}
+        rest_api: {password: bookworm-rest-api-Qx4mT7vLp2}
+        haproxy_stats: {password: bookworm-haproxy-stats-Hn3wK8cZ}
       roles:
         app: {password: bookworm-app-password-6Ye2wVu9}
       databases:

@@ -18,6 +18,8 @@ pgsalt:
         replication: {password: demo-replication-K4vT8sWn}
         rewind: {password: demo-rewind-P3mZ6yRc}
         pgbouncer_auth: {password: demo-pgbouncer-Ju5nB2eX}
+        rest_api: {password: demo-rest-api-Qx4mT7vLp2}
+        haproxy_stats: {password: demo-haproxy-stats-Hn3wK8cZ}
       roles:
         app: {password: demo-app-password-W8fD3kQs}
       databases:

@@ -15,6 +15,8 @@ pgsalt:
         replication: {password: second-replication-B9cL4mQx}
         rewind: {password: second-rewind-F7jS3dKp}
         pgbouncer_auth: {password: second-pgbouncer-Z2gV8nYt}
+        rest_api: {password: second-rest-api-Qx4mT7vLp2}
+        haproxy_stats: {password: second-haproxy-stats-Hn3wK8cZ}
       roles:
         shop: {password: second-shop-password-R5hM9wEc}
       databases:

@@ -4,6 +4,7 @@
 include:
   - postgresql.package
   - patroni.package
+  - pgsalt.tls
 
 patroni-config-directory:
   file.directory:
@@ -32,6 +33,7 @@ patroni-config-file:
     - require:
       - file: patroni-config-directory
       - patroni-package-installed
+      - file: pgsalt-tls-cert
 
 patroni-config-unit:
   file.managed:

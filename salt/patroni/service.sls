@@ -12,6 +12,9 @@ patroni-service-running:
     - watch:
       - file: patroni-config-file
       - file: patroni-config-unit
+      {#- A renewed certificate: Patroni reloads its REST API's and PostgreSQL's. #}
+      - file: pgsalt-tls-cert
+      - file: pgsalt-tls-ca
 
 {#- On a fresh cluster the first member started becomes the leader; every other one
     must be streaming before the next host is touched. #}

@@ -2,6 +2,7 @@
 {%- set auth = cluster.users.pgbouncer_auth %}
 include:
   - pgbouncer.package
+  - pgsalt.tls
 
 pgbouncer-config-ini:
   file.managed:
@@ -16,8 +17,10 @@ pgbouncer-config-ini:
         address: {{ cluster.my.address }}
         auth_user: {{ auth.name }}
         databases: {{ salt['pgsalt.pgbouncer_databases'](cluster) | json }}
+        tls: {{ salt['pgsalt.service_tls'](cluster) | json }}
     - require:
       - pgsalt: pgbouncer-package-installed
+      - file: pgsalt-tls-cert
 
 {#- Application users are looked up through auth_query. postgres is listed without a
     password so that the admin console logs in (peer, pg_hba.conf) even while PAUSE holds
