@@ -30,6 +30,9 @@ import datetime
 import ipaddress
 import logging
 import os
+import socket
+import ssl
+import struct
 
 from salt.exceptions import CommandExecutionError
 
@@ -53,6 +56,8 @@ DEFAULT_KEY = f"{TLS_DIR}/host.key"
 DEFAULT_CERT = f"{TLS_DIR}/issued/host.crt"
 DEFAULT_CA = f"{TLS_DIR}/issued/ca.crt"
 LOOPBACK = "127.0.0.1"
+# PostgreSQL's SSLRequest: length 8, then the code 1234.5679 (PgBouncer speaks it too).
+SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 
 
 def __virtual__():
@@ -386,4 +391,51 @@ def info(cert_path=DEFAULT_CERT):
         "not_before": iso(cert.not_valid_before_utc),
         "not_after": iso(not_after),
         "days_left": (not_after - _now()).days,
+    }
+
+
+def _served_der(address, port, starttls, timeout):
+    """The DER certificate a server presents; None when nothing answers."""
+    ctx = ssl.create_default_context()
+    # Only the certificate is wanted here, whoever signed it: no verification.
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((address, int(port)), timeout=timeout) as sock:
+            if starttls == "postgres":
+                sock.sendall(SSL_REQUEST)
+                if sock.recv(1) != b"S":
+                    raise CommandExecutionError(f"{address}:{port} refused TLS")
+            with ctx.wrap_socket(sock) as tls:
+                return tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError) as exc:
+        log.debug("no TLS answer from %s:%s: %s", address, port, exc)
+        return None
+
+
+def serving(port, address=LOOPBACK, starttls=None, cert_path=DEFAULT_CERT, timeout=5):
+    """
+    Whether the server at ADDRESS:PORT presents the certificate in CERT_PATH: a
+    renewed certificate is served only once its service has reloaded. STARTTLS
+    ``postgres`` asks for TLS the way PostgreSQL and PgBouncer expect.
+
+    Returns ``{"current": bool, "serving": serial | None, "file": serial}``
+    (``serving`` None: nothing answered with TLS).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_tls.serving 5432 starttls=postgres cert_path=/etc/pgsalt/tls/host.crt
+    """
+    data = __utils__["pgsalt_pki.read"](cert_path)
+    if data is None:
+        raise CommandExecutionError(f"no certificate at {cert_path}")
+    wanted = _load_cert(data, cert_path)
+    der = _served_der(address, port, starttls, timeout)
+    served = x509.load_der_x509_certificate(der) if der else None
+    return {
+        "current": served is not None and served == wanted,
+        "serving": format(served.serial_number, "x") if served else None,
+        "file": format(wanted.serial_number, "x"),
     }

@@ -12,9 +12,23 @@ patroni-service-running:
     - watch:
       - file: patroni-config-file
       - file: patroni-config-unit
-      {#- A renewed certificate: Patroni reloads its REST API's and PostgreSQL's. #}
-      - file: pgsalt-tls-cert
-      - file: pgsalt-tls-ca
+
+{%- set tls = salt['pgsalt.service_tls'](cluster) %}
+{%- if tls %}
+
+{#- A certificate renewed by an earlier step of an orchestration: a watch on the file would
+    miss it, so the served certificate is compared with the file; a reload of Patroni
+    reloads PostgreSQL too. #}
+patroni-service-serves-current-certificate:
+  pgsalt_tls.serving:
+    - name: patroni
+    - cert: {{ tls.cert }}
+    - endpoints:
+      - {address: {{ cluster.my.address }}, port: {{ cluster.patroni.port }}}
+      - {address: 127.0.0.1, port: {{ cluster.postgresql.port }}, starttls: postgres}
+    - require:
+      - service: patroni-service-running
+{%- endif %}
 
 {#- On a fresh cluster the first member started becomes the leader; every other one
     must be streaming before the next host is touched. #}

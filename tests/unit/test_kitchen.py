@@ -192,10 +192,13 @@ def test_kitchen_pillar_is_valid_and_puts_the_minion_in_a_lab_demo(kitchen, defa
 def test_kitchen_demo_keeps_everything_else_of_the_beds_demo(kitchen):
     bed = load_yaml(ROOT / "pillar/pgsalt/demo.sls")["pgsalt"]["clusters"]["demo"]
     lab = render_kitchen_pillar(kitchen)["pgsalt"]["clusters"]["demo"]
-    changed = {"lab", "network", "members", "pgbackrest", "vip"}
+    changed = {"lab", "network", "members", "pgbackrest", "vip", "insecure_lab", "tls"}
     assert {k: v for k, v in lab.items() if k not in changed} == {
         k: v for k, v in bed.items() if k not in changed}
     assert lab["pgbackrest"] == dict(bed["pgbackrest"], repository={"type": "posix"})
+    # No Salt master, so no cluster CA to sign host certificates: TLS off, in a lab only.
+    assert "tls" not in bed and bed.get("insecure_lab", False) is False
+    assert (lab["insecure_lab"], lab["tls"]) == (True, {"enabled": False})
     # A virtual IP needs two balancers: the one-host demo has none.
     assert bed["vip"]["address"] and "vip" not in lab
 
@@ -219,6 +222,28 @@ def commented_variant():
     assert found, "pillar.example has no external-etcd variant"
     lines = [re.sub(r"^\s*# ?", "", line) for line in found.group(1).splitlines()]
     return yaml.safe_load("\n".join(lines))
+
+
+def own_passwords(clusters):
+    """A copy of CLUSTERS with each placeholder password replaced by one of the operator's own."""
+    clusters = copy.deepcopy(clusters)
+    for cluster in clusters.values():
+        for section in ("users", "roles"):
+            for spec in (cluster.get(section) or {}).values():
+                if "password" in spec:
+                    spec["password"] = spec["password"].replace("CHANGE-ME", "own-Qx7Lp")
+    return clusters
+
+
+def placeholder_errors(clusters, name):
+    """The validator's refusals of cluster NAME's placeholder passwords, sorted: one per
+    password of its users and roles (a standby's are its source's), naming its key."""
+    source = (clusters[name].get("standby") or {}).get("cluster") or name
+    return sorted(
+        f"pgsalt:clusters:{source}:{section}:{key}:password: a published default or "
+        "placeholder; expected a password of your own"
+        for section in ("users", "roles")
+        for key, spec in (clusters[source].get(section) or {}).items() if "password" in spec)
 
 
 def leaves(tree, prefix=()):
@@ -245,10 +270,17 @@ def test_example_is_yaml_with_the_mine_function(example):
     assert len(example["pgsalt"]["clusters"]) >= 2
 
 
-def test_every_example_cluster_is_valid(example_clusters, defaults):
+def test_every_example_cluster_is_valid_with_passwords_of_its_own(example_clusters, defaults):
+    clusters = own_passwords(example_clusters)
+    for name in clusters:
+        errors = model.validate(clusters, name, defaults, known_minions=None)
+        assert errors == [], (name, errors)
+
+
+def test_example_placeholder_passwords_are_refused_each_by_its_key(example_clusters, defaults):
     for name in example_clusters:
         errors = model.validate(example_clusters, name, defaults, known_minions=None)
-        assert errors == [], (name, errors)
+        assert sorted(errors) == placeholder_errors(example_clusters, name), name
 
 
 def test_one_example_cluster_uses_anothers_etcd(example_clusters):
@@ -263,7 +295,8 @@ def test_commented_external_etcd_variant_is_valid(example_clusters, defaults):
     (name,) = variant
     assert variant[name]["dcs"]["endpoints"]
     clusters = {**copy.deepcopy(example_clusters), **variant}
-    assert model.validate(clusters, name, defaults) == []
+    assert sorted(model.validate(clusters, name, defaults)) == placeholder_errors(clusters, name)
+    assert model.validate(own_passwords(clusters), name, defaults) == []
 
 
 def test_example_passwords_are_long_placeholders(example_clusters):

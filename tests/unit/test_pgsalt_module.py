@@ -19,7 +19,11 @@ DEMO_PASSWORDS = {
     "superuser": "demo-superuser-7Hq2xLp9",
     "replication": "demo-replication-K4vT8sWn",
     "rewind": "demo-rewind-P3mZ6yRc",
+    "rest_api": "demo-rest-api-Qx4mT7vLp2",
 }
+TLS_FILES = {"key": "/etc/pgsalt/tls/host.key", "cert": "/etc/pgsalt/tls/host.crt",
+             "ca": "/etc/pgsalt/tls/ca.crt"}
+REJECT_OWN_USERS = ["host", "all", "replicator,rewinder", "0.0.0.0/0", "reject"]
 
 
 @pytest.fixture
@@ -60,6 +64,11 @@ def cluster(defaults):
 def _hba(config):
     """pg_hba lines as lists of fields."""
     return [line.split() for line in config["postgresql"]["pg_hba"]]
+
+
+def _insecure_lab(pillar, name="demo"):
+    """Cluster NAME of PILLAR with TLS off, as a test cluster may have it."""
+    pillar["pgsalt"]["clusters"][name].update(insecure_lab=True, tls={"enabled": False})
 
 
 # --------------------------------------------------------------------------
@@ -149,7 +158,8 @@ def test_patroni_config_identity_and_addresses(cluster):
     assert config["scope"] == "demo"
     assert config["name"] == "pg2"
     assert config["namespace"] == "/service/"
-    assert config["restapi"] == {"listen": "10.77.0.12:8008", "connect_address": "10.77.0.12:8008"}
+    assert (config["restapi"]["listen"], config["restapi"]["connect_address"]) == (
+        "10.77.0.12:8008", "10.77.0.12:8008")
     pg = config["postgresql"]
     # Patroni's listen is "host[,host...]:port"
     hosts, port = pg["listen"].rsplit(":", 1)
@@ -173,7 +183,11 @@ def test_patroni_config_hba_has_no_trust_and_replication_only_from_db_members(cl
     assert hba, "no pg_hba"
     assert all("trust" not in fields for fields in hba)
     remote = [fields for fields in hba if fields[0] != "local"]
-    assert all(fields[-1] == "scram-sha-256" for fields in remote)
+    # a password on every line, but the one that keeps the cluster's own users to its hosts
+    assert [fields for fields in remote if fields[-1] != "scram-sha-256"] == [REJECT_OWN_USERS]
+    # from any host but this one, TLS only
+    assert [fields for fields in remote
+            if fields[0] != "hostssl" and fields[3] != "127.0.0.1/32"] == [REJECT_OWN_USERS]
 
     replication = [fields for fields in hba if fields[1] == "replication"]
     # The db members, and the local server for Patroni's own timeline checks.
@@ -185,8 +199,11 @@ def test_patroni_config_hba_has_no_trust_and_replication_only_from_db_members(cl
     assert sorted(fields[3] for fields in rewind) == [
         f"{addr}/32" for addr in sorted(loaders.DB.values())
     ]
-    # everyone else: password auth from localhost and the cluster's network
-    assert ["host", "all", "all", "10.77.0.0/24", "scram-sha-256"] in hba
+    # the cluster's own users are refused anywhere else, before the network's line matches
+    network = ["hostssl", "all", "all", "10.77.0.0/24", "scram-sha-256"]
+    assert max(hba.index(fields) for fields in rewind) < hba.index(REJECT_OWN_USERS) < hba.index(
+        network)
+    # everyone else: password auth from localhost, and over TLS from the cluster's network
     assert ["host", "all", "all", "127.0.0.1/32", "scram-sha-256"] in hba
 
 
@@ -218,7 +235,7 @@ def test_patroni_config_without_network_lists_each_member(defaults, pillar):
         demo["members"][mid]["address"] = addr
     config = execmod.patroni_config(execmod.cluster(defaults))
     hba = _hba(config)
-    everyone = [f[3] for f in hba if f[:3] == ["host", "all", "all"] and f[3] != "127.0.0.1/32"]
+    everyone = [f[3] for f in hba if f[:3] == ["hostssl", "all", "all"]]
     assert sorted(everyone) == [f"{addr}/32" for addr in sorted(loaders.DEMO.values())]
     assert all("None" not in line for line in config["postgresql"]["pg_hba"])
 
@@ -230,6 +247,43 @@ def test_patroni_config_credentials(cluster):
         "replication": {"username": "replicator", "password": DEMO_PASSWORDS["replication"]},
         "rewind": {"username": "rewinder", "password": DEMO_PASSWORDS["rewind"]},
     }
+
+
+def test_patroni_config_with_tls(cluster):
+    config = execmod.patroni_config(cluster)
+    assert config["restapi"] == {
+        "listen": "10.77.0.12:8008", "connect_address": "10.77.0.12:8008",
+        "authentication": {"username": "patroni", "password": DEMO_PASSWORDS["rest_api"]},
+        "certfile": TLS_FILES["cert"], "keyfile": TLS_FILES["key"], "cafile": TLS_FILES["ca"]}
+    # patronictl verifies the REST API's certificate
+    assert config["ctl"] == {"cacert": TLS_FILES["ca"]}
+    parameters = config["postgresql"]["parameters"]
+    assert {key: value for key, value in parameters.items() if key.startswith("ssl")} == {
+        "ssl": "on", "ssl_cert_file": TLS_FILES["cert"], "ssl_key_file": TLS_FILES["key"],
+        "ssl_ca_file": TLS_FILES["ca"], "ssl_min_protocol_version": "TLSv1.2"}
+
+
+def test_patroni_config_with_tls_off(defaults, pillar):
+    _insecure_lab(pillar)
+    config = execmod.patroni_config(execmod.cluster(defaults))
+    hba = _hba(config)
+    assert not [fields for fields in hba if fields[0] == "hostssl"]
+    assert ["host", "replication", "replicator", "10.77.0.11/32", "scram-sha-256"] in hba
+    assert ["host", "all", "rewinder", "10.77.0.11/32", "scram-sha-256"] in hba
+    assert ["host", "all", "all", "10.77.0.0/24", "scram-sha-256"] in hba
+    assert REJECT_OWN_USERS in hba
+    assert not [key for key in config["postgresql"]["parameters"] if key.startswith("ssl")]
+    assert "ctl" not in config
+    # plain HTTP, but the unsafe endpoints still ask for the password
+    assert config["restapi"] == {
+        "listen": "10.77.0.12:8008", "connect_address": "10.77.0.12:8008",
+        "authentication": {"username": "patroni", "password": DEMO_PASSWORDS["rest_api"]}}
+
+
+def test_service_tls_is_the_tls_files_unless_tls_is_off(cluster, defaults, pillar):
+    assert execmod.service_tls(cluster) == TLS_FILES
+    _insecure_lab(pillar)
+    assert execmod.service_tls(execmod.cluster(defaults)) is None
 
 
 @pytest.mark.parametrize(
@@ -278,7 +332,7 @@ def test_patroni_config_second_cluster_on_debian_12(cluster, minion, osfinger):
     assert config["postgresql"]["bin_dir"] == "/usr/lib/postgresql/15/bin"
     replication = [f for f in _hba(config) if f[1] == "replication"]
     assert [f[3] for f in replication] == ["127.0.0.1/32", "10.77.0.15/32"]
-    assert ["host", "all", "all", "10.77.0.0/24", "scram-sha-256"] in _hba(config)
+    assert ["hostssl", "all", "all", "10.77.0.0/24", "scram-sha-256"] in _hba(config)
 
 
 # --------------------------------------------------------------------------
@@ -455,6 +509,26 @@ def test_plan_roles(pillar, defaults):
     assert (second["members"], second["dcs"], second["db"]) == (["pg5"], [], ["pg5"])
     assert second["dcs_cluster"] == "demo"
     assert second["vip"] is None
+
+
+def test_plan_tls_hosts(pillar, defaults):
+    clusters = _clusters(pillar)
+    # pg3 runs no PostgreSQL: it needs a certificate for TLS alone, not for pgBackRest
+    clusters["demo"]["members"]["pg3"]["roles"] = ["dcs", "balancer"]
+
+    def tls(name):
+        plan = execmod.plan(clusters, name, defaults, loaders.KNOWN_MINIONS)
+        assert plan["errors"] == []
+        return plan["tls"]
+
+    assert tls("demo") == {"hosts": ["pg1", "pg2", "pg3", "pg4"], "days": 365, "renew_days": 30}
+    assert tls("second")["hosts"] == ["pg5"]
+    assert tls("dr")["hosts"] == ["pg6"]
+    for name in ("demo", "second"):
+        _insecure_lab(pillar, name)
+    # TLS off: pgBackRest's hosts still talk TLS with a tls repository, nobody with posix
+    assert tls("demo")["hosts"] == ["pg1", "pg2", "pg4"]
+    assert tls("second")["hosts"] == []
 
 
 def test_plan_refuses_a_broken_pillar_without_leaking_passwords(pillar, defaults):

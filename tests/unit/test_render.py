@@ -55,6 +55,9 @@ SLS_FILES = sorted(
 DEMO_APP_PASSWORD = "demo-app-password-W8fD3kQs"
 AUTH_PASSWORD = "demo-pgbouncer-Ju5nB2eX"
 VIP_PASSWORD = "Vq7-pX2k"
+REST_API_PASSWORD = "demo-rest-api-Qx4mT7vLp2"
+STATS_PASSWORD = "demo-haproxy-stats-Hn3wK8cZ"
+CA = "/etc/pgsalt/tls/ca.crt"
 
 
 def _sls_name(relpath):
@@ -336,8 +339,10 @@ def test_every_sls_renders_to_states_of_its_component(render, relpath):
         assert fun
 
 
+# pgsalt.tls: every member has a certificate (TLS on by default)
 ALL_ROLES = {
-    "pgsalt", "pgsalt.python", "pgsalt.heal", "etcd", "etcd.package", "etcd.config", "etcd.service",
+    "pgsalt", "pgsalt.python", "pgsalt.heal", "pgsalt.tls",
+    "etcd", "etcd.package", "etcd.config", "etcd.service",
     "postgresql", "postgresql.package", "postgresql.objects",
     "patroni", "patroni.package", "patroni.config", "patroni.service",
     "haproxy", "haproxy.package", "haproxy.config", "haproxy.service",
@@ -444,7 +449,12 @@ def test_highstate_passes_no_password_outside_the_states_that_need_it(render):
     assert holders == {"postgresql-objects-role-pgbouncer_auth", "pgbouncer-config-auth-file"}
     holders = {id_ for id_, body in high.items() if VIP_PASSWORD in json.dumps(body)}
     assert holders == {"keepalived-config-file"}
-    for id_ in ("patroni-config-file", "pgbouncer-config-auth-file", "keepalived-config-file"):
+    holders = {id_ for id_, body in high.items() if STATS_PASSWORD in json.dumps(body)}
+    assert holders == {"haproxy-config-file"}
+    holders = {id_ for id_, body in high.items() if REST_API_PASSWORD in json.dumps(body)}
+    assert holders == {"patroni-config-file"}
+    for id_ in ("patroni-config-file", "pgbouncer-config-auth-file", "keepalived-config-file",
+                "haproxy-config-file"):
         _, args = _args(high[id_])
         assert args["show_changes"] is False
 
@@ -546,11 +556,20 @@ def _directive(lines, *words):
     return [line for line in lines if line[: len(words)] == list(words)]
 
 
+def _insecure_lab(name="demo"):
+    """The shipped pillar with cluster NAME's TLS off, as a test cluster may have it."""
+    pillar = loaders.shipped_pillar()
+    pillar["pgsalt"]["clusters"][name].update(insecure_lab=True, tls={"enabled": False})
+    return pillar
+
+
 def test_haproxy_config(render):
     node = render()
     source, context, args = _managed(node, "haproxy.config", "haproxy-config-file")
     sections = _haproxy_sections(node.file(source, context))
     assert args["check_cmd"].startswith("haproxy -c")
+    # the stats password is in it
+    assert (args["mode"], args["group"], args["show_changes"]) == ("0640", "haproxy", False)
 
     rw = sections["frontend postgres_rw"]
     assert _directive(rw, "bind") == [["bind", "*:5000"]]
@@ -574,15 +593,32 @@ def test_haproxy_config(render):
         assert _directive(backend, "http-check", "expect") == [
             ["http-check", "expect", "status", "200"]
         ]
+        # Patroni's REST API speaks TLS: the checks verify its certificate against the CA
         assert _directive(backend, "server") == [
-            ["server", mid, f"{addr}:5432", "check", "port", "8008"]
+            ["server", mid, f"{addr}:5432", "check", "port", "8008",
+             "check-ssl", "verify", "required", "ca-file", CA]
             for mid, addr in sorted(loaders.DB.items())
         ]
     stats = sections["listen stats"]
     assert _directive(stats, "bind") == [["bind", "10.77.0.12:7000"]]
+    assert _directive(stats, "stats", "auth") == [["stats", "auth", f"stats:{STATS_PASSWORD}"]]
     # what Keepalived's track script asks
     assert _directive(stats, "monitor-uri") == [["monitor-uri", "/alive"]]
     assert sections["defaults"][0] == ["mode", "tcp"]
+
+
+def test_haproxy_config_with_tls_off(render):
+    node = render(pillar=_insecure_lab())
+    source, context, _ = _managed(node, "haproxy.config", "haproxy-config-file")
+    sections = _haproxy_sections(node.file(source, context))
+    for backend in ("backend postgres_primary", "backend postgres_replicas"):
+        assert _directive(sections[backend], "server") == [
+            ["server", mid, f"{addr}:5432", "check", "port", "8008"]
+            for mid, addr in sorted(loaders.DB.items())
+        ]
+    # the stats page asks for its password all the same
+    assert _directive(sections["listen stats"], "stats", "auth") == [
+        ["stats", "auth", f"stats:{STATS_PASSWORD}"]]
 
 
 def _keepalived_blocks(text):
@@ -698,6 +734,21 @@ def test_pgbouncer_ini(render, osfinger):
     # application users are looked up with auth_query: no password of theirs anywhere
     for password in (DEMO_APP_PASSWORD, AUTH_PASSWORD):
         assert password not in text
+    # TLS on: clients must use it; PgBouncer verifies the server's certificate against the CA
+    assert {key: value for key, value in pgb.items() if "_tls_" in key} == {
+        "client_tls_sslmode": "require", "client_tls_key_file": "/etc/pgsalt/tls/host.key",
+        "client_tls_cert_file": "/etc/pgsalt/tls/host.crt", "client_tls_ca_file": CA,
+        "server_tls_sslmode": "verify-ca", "server_tls_ca_file": CA}
+
+
+def test_pgbouncer_ini_with_tls_off(render):
+    pillar = _insecure_lab()
+    pillar["pgsalt"]["clusters"]["demo"]["pgbouncer"] = {"client_tls_sslmode": "prefer"}
+    node = render(pillar=pillar)
+    source, context, _ = _managed(node, "pgbouncer.config", "pgbouncer-config-ini")
+    pgb = _ini(node.file(source, context))["pgbouncer"]
+    assert pgb["listen_port"] == "6432"
+    assert not [key for key in pgb if "_tls_" in key]
 
 
 def test_pgbouncer_userlist_has_the_auth_user_and_a_postgres_without_password(render):
@@ -792,7 +843,10 @@ def test_orch_deploy(render, cluster, members, dcs, db):
     steps = _deploy_steps(rendered)
     assert all(id_.startswith("pgsalt-") for id_ in steps)
     runners = {id_ for id_, (fun, _) in steps.items() if fun == "salt.runner"}
-    assert runners == ({"pgsalt-deploy-tls-certificates"} if cluster == "demo" else set())
+    # TLS on: the cluster CA signs every member's certificate before PostgreSQL is set up
+    assert runners == {"pgsalt-deploy-tls-certificates"}
+    assert steps["pgsalt-deploy-tls-certificates"][1]["minions"] == members
+    assert "pgsalt-deploy-tls-certificates" in _requires(steps["pgsalt-deploy-postgresql"][1])
     for id_, (_, args) in steps.items():
         if id_ in runners:
             continue
@@ -829,6 +883,13 @@ def test_orch_deploy(render, cluster, members, dcs, db):
     secrets = loaders.passwords(loaders.shipped_pillar())
     assert VIP_PASSWORD in secrets
     assert [p for p in secrets if p in text] == []
+
+
+def test_orch_deploy_with_tls_off_and_a_posix_repository_issues_no_certificate(render):
+    rendered = _orch(render, "second", _insecure_lab("second"))
+    _check_high({"orch.deploy": rendered})
+    steps = _deploy_steps(rendered)
+    assert [id_ for id_, (fun, _) in steps.items() if fun == "salt.runner"] == []
 
 
 def _refusal(rendered):

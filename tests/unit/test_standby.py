@@ -20,7 +20,9 @@ execmod = loaders.load("pgsalt_execmod_for_standby", "_modules/pgsalt.py")
 salt_opts, file_client, render = test_render.salt_opts, test_render.file_client, test_render.render
 
 DEMO_USERS = {"superuser": "demo-superuser-7Hq2xLp9", "replication": "demo-replication-K4vT8sWn",
-              "rewind": "demo-rewind-P3mZ6yRc", "pgbouncer_auth": "demo-pgbouncer-Ju5nB2eX"}
+              "rewind": "demo-rewind-P3mZ6yRc", "pgbouncer_auth": "demo-pgbouncer-Ju5nB2eX",
+              "rest_api": "demo-rest-api-Qx4mT7vLp2",
+              "haproxy_stats": "demo-haproxy-stats-Hn3wK8cZ"}
 DR = "pgsalt:clusters:dr"
 
 
@@ -255,7 +257,7 @@ def test_source_hba_lets_a_balancer_of_its_own_replicate(defaults):
     replication = sorted(f[3] for f in hba if f[1] == "replication")
     assert replication == ["10.77.0.11/32", "10.77.0.12/32", "10.77.0.13/32", "10.77.0.15/32",
                            "127.0.0.1/32"]
-    assert ["host", "replication", "replicator", "10.77.0.15/32", "scram-sha-256"] in hba
+    assert ["hostssl", "replication", "replicator", "10.77.0.15/32", "scram-sha-256"] in hba
     del clusters["dr"]
     hba = _hba(execmod.patroni_config(minion_cluster(defaults, "pg2", pillar)))
     assert "10.77.0.15/32" not in [f[3] for f in hba if f[1] == "replication"]
@@ -361,6 +363,11 @@ def test_deploy_of_a_standby(render):
     _check_high({"orch.deploy": rendered})
     steps = _steps(rendered)
     # no etcd of its own, no backups; the SQL objects step is a no-op on it
-    assert not [id_ for id_ in steps if "etcd" in id_ or "backup" in id_ or "tls" in id_]
+    assert not [id_ for id_ in steps if "etcd" in id_ or "backup" in id_]
+    # TLS on: the cluster CA signs pg6's certificate before PostgreSQL is set up
+    fun, issue = steps["pgsalt-deploy-tls-certificates"]
+    assert (fun, issue["name"], issue["minions"]) == ("salt.runner", "pgsalt_ca.issue", ["pg6"])
+    requires = test_render._requires(steps["pgsalt-deploy-postgresql"][1])
+    assert "pgsalt-deploy-tls-certificates" in requires
     assert steps["pgsalt-deploy-patroni-pg6"][1]["sls"] == "patroni.service"
     assert steps["pgsalt-deploy-sql-objects"][1]["tgt"] == "pg6"

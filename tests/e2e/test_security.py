@@ -1,0 +1,211 @@
+"""Security by default on the demo cluster: TLS on every network port and plain text refused,
+no trust in pg_hba, Patroni's unsafe endpoints and HAProxy's stats behind passwords, the
+pillar's secrets nowhere they must not be, and certificate renewal without downtime."""
+
+import datetime
+import json
+import pathlib
+import threading
+import time
+
+import psycopg
+import pytest
+import yaml
+from bed import master
+from checks import assert_one_leader_and_streaming_replicas
+
+pytestmark = pytest.mark.e2e
+
+MEMBERS = ["pg1", "pg2", "pg3"]
+HOSTS = MEMBERS + ["pg4"]
+ADDRESSES = {"pg1": "10.77.0.11", "pg2": "10.77.0.12", "pg3": "10.77.0.13", "pg4": "10.77.0.14"}
+CA = "/etc/pgsalt/tls/ca.crt"
+DEMO = yaml.safe_load((pathlib.Path(__file__).parents[2] / "pillar/pgsalt/demo.sls").read_text())
+SETTINGS = DEMO["pgsalt"]["clusters"]["demo"]
+SECRETS = sorted(
+    [spec["password"] for spec in SETTINGS["users"].values()]
+    + [spec["password"] for spec in SETTINGS["roles"].values()]
+    + [SETTINGS["pgbackrest"]["passphrase"], SETTINGS["vip"]["password"]])
+APP_PASSWORD = SETTINGS["roles"]["app"]["password"]
+# (port, openssl s_client options): PostgreSQL, HAProxy's two ports (PostgreSQL's TLS
+# passes through), PgBouncer and Patroni's REST API.
+TLS_PORTS = [(5432, "-starttls postgres"), (5000, "-starttls postgres"),
+             (5001, "-starttls postgres"), (6432, "-starttls postgres"), (8008, "")]
+
+
+def served_certificate(bed, address, port, starttls=""):
+    """The certificate a port serves, checked against the cluster CA from pg4:
+    {"protocol", "verify", "serial", "not_after"}."""
+    out = bed.sh("pg4", "sh", "-c",
+                 f"out=$(echo | openssl s_client -connect {address}:{port} {starttls} "
+                 f"-CAfile {CA} -verify_return_error 2>&1); echo \"$out\" | grep -E "
+                 "'^ *(Protocol|Verify return code) *:'; echo \"$out\" | openssl x509 -noout "
+                 "-serial -enddate", check=False)
+    found = {}
+    for line in out.splitlines():
+        key, sep, value = line.replace("=", ":", 1).partition(":")
+        if sep:
+            found[key.strip().lower().replace(" ", "_")] = value.strip()
+    return {"protocol": found.get("protocol"), "verify": found.get("verify_return_code"),
+            "serial": found.get("serial"), "not_after": found.get("notafter")}
+
+
+def http(bed, node, method, url, auth=None):
+    """The status of one request from NODE (-1 when no HTTP answer came)."""
+    script = (
+        "import base64, ssl, sys, urllib.request as u\n"
+        f"m = {method!r}\n"
+        f"r = u.Request({url!r}, method=m, data=None if m == 'GET' else b'{{}}')\n"
+        f"a = {auth!r}\n"
+        "if a: r.add_header('Authorization', 'Basic ' + base64.b64encode(a.encode()).decode())\n"
+        f"ctx = ssl.create_default_context(cafile={CA!r})\n"
+        "try: print(u.urlopen(r, context=ctx, timeout=10).status)\n"
+        "except u.HTTPError as e: print(e.code)\n"
+        "except Exception as e: print(-1)\n")
+    return int(bed.sh(node, "python3", "-c", script).strip())
+
+
+def test_every_port_speaks_tls_with_the_cluster_ca(bed, demo):
+    for node in MEMBERS:
+        for port, starttls in TLS_PORTS:
+            got = served_certificate(bed, ADDRESSES[node], port, starttls)
+            assert got.get("verify") == "0 (ok)", (node, port, got)
+            assert got.get("protocol") in ("TLSv1.3", "TLSv1.2"), (node, port, got)
+
+
+def test_plain_text_is_refused(bed, demo):
+    for port, says in ((5432, "no encryption"), (5000, "no encryption"),
+                       (6432, "SSL required")):
+        out = bed.sh("pg4", "sh", "-c",
+                     f"PGPASSWORD={APP_PASSWORD} psql 'host={ADDRESSES['pg2']} port={port} "
+                     f"dbname=app user=app sslmode=disable' -Atc 'SELECT 1' 2>&1", check=False)
+        assert says in out, (port, out)
+    # Patroni's API answers plain HTTP with no HTTP at all.
+    assert http(bed, "pg4", "GET", f"http://{ADDRESSES['pg2']}:8008/patroni") == -1
+
+
+def test_patroni_unsafe_endpoints_need_credentials(bed, demo):
+    base = f"https://{ADDRESSES['pg2']}:8008"
+    assert http(bed, "pg4", "GET", base + "/patroni") == 200
+    for method, path in (("POST", "/restart"), ("POST", "/switchover"), ("POST", "/failover"),
+                         ("POST", "/reinitialize"), ("POST", "/reload"), ("PATCH", "/config"),
+                         ("DELETE", "/restart")):
+        assert http(bed, "pg4", method, base + path) == 401, (method, path)
+    user = SETTINGS["users"]["rest_api"]
+    assert http(bed, "pg4", "POST", base + "/reload",
+                auth=f"{user.get('name', 'patroni')}:{user['password']}") in (200, 202)
+    assert http(bed, "pg4", "POST", base + "/reload", auth="patroni:wrong-password-123456") == 401
+
+
+def test_pg_hba_has_no_trust_and_the_network_needs_tls(bed, demo):
+    for node in MEMBERS:
+        rules = bed.sh(node, "su", "postgres", "-c",
+                       "psql -XAtc \"SELECT type, coalesce(address, ''), auth_method, "
+                       "coalesce(error, '') FROM pg_hba_file_rules\"").split()
+        assert rules, node
+        for rule in rules:
+            kind, address, method, error = rule.split("|")
+            assert not error and method not in ("trust", "md5", "password"), (node, rule)
+            if kind.startswith("host") and address != "127.0.0.1" and method != "reject":
+                assert kind == "hostssl", (node, rule)
+
+
+def test_haproxy_stats_need_a_password_and_listen_on_the_cluster_network(bed, demo):
+    user = SETTINGS["users"]["haproxy_stats"]
+    for node in MEMBERS:
+        url = f"http://{ADDRESSES[node]}:7000/"
+        assert http(bed, "pg4", "GET", url) == 401
+        assert http(bed, "pg4", "GET", url, auth=f"stats:{user['password']}") == 200
+        # Keepalived's check stays open.
+        assert http(bed, "pg4", "GET", url + "alive") == 200
+        listening = bed.sh(node, "ss", "-ltnH", "sport = :7000").split()
+        assert f"{ADDRESSES[node]}:7000" in listening and "0.0.0.0:7000" not in listening
+
+
+def test_secrets_appear_nowhere_they_must_not(bed, demo):
+    """The master's job cache and log, each host's minion log, journal, process list, and
+    every file that holds a secret, which must be the service's own and not world-readable."""
+    cache = master.ROOT / "var" / "cache" / "salt" / "master" / "jobs"
+    leaks = [str(path) for path in [*cache.rglob("*"), master.LOG] if path.is_file()
+             and any(s.encode() in path.read_bytes() for s in SECRETS)]
+    assert leaks == []
+    grep = " ".join(f"-e {s}" for s in SECRETS)
+    for node in HOSTS:
+        assert bed.sh(node, "sh", "-c", f"grep -cF {grep} /var/log/salt/minion || true") \
+            .strip() in ("0", ""), node
+        assert bed.sh(node, "sh", "-c", f"ps -eo args | grep -F {grep} | grep -v grep || true") \
+            .strip() == "", node
+        assert bed.sh(node, "sh", "-c", f"journalctl --no-pager | grep -cF {grep} || true") \
+            .strip() == "0", node
+        found = bed.sh(node, "sh", "-c",
+                       f"grep -rlsF -D skip {grep} /etc /var /opt /root /home /tmp /run /srv "
+                       "| xargs -r stat -c '%a %U %G %n'").splitlines()
+        for line in found:
+            mode, owner, group, path = line.split(" ", 3)
+            assert mode in ("600", "640") and owner in ("root", "postgres"), (node, line)
+            assert group in ("root", "postgres", "haproxy"), (node, line)
+
+
+def _connections(stop, errors, counts):
+    """A persistent session and a new one each round, through HAProxy and PgBouncer."""
+    kwargs = {"dbname": "app", "user": "app", "password": APP_PASSWORD, "connect_timeout": 5,
+              "sslmode": "require", "autocommit": True}
+    with psycopg.connect(host=ADDRESSES["pg1"], port=5000, **kwargs) as kept:
+        while not stop.is_set():
+            try:
+                kept.execute("SELECT 1")
+                with psycopg.connect(host=ADDRESSES["pg2"], port=6432, **kwargs) as new:
+                    new.execute("SELECT 1")
+                counts.append(1)
+            except psycopg.Error as exc:
+                errors.append(f"{time.strftime('%T')} {exc}")
+            time.sleep(0.2)
+
+
+def _not_after(text):
+    return datetime.datetime.strptime(text, "%b %d %H:%M:%S %Y %Z")
+
+
+def _redeploy(bed, pillar):
+    bed.override_pillar(pillar)
+    ok, by_id = bed.orchestrate("orch.deploy", {"cluster": "demo"})
+    assert ok, json.dumps(by_id, indent=1)[-4000:]
+    return by_id["pgsalt-deploy-tls-certificates"]["changes"]["return"]["minions"]
+
+
+def test_a_short_lived_certificate_is_renewed_and_reloaded_without_downtime(bed, demo):
+    leader = assert_one_leader_and_streaming_replicas(bed, MEMBERS)
+    stop, errors, counts = threading.Event(), [], []
+    load = threading.Thread(target=_connections, args=(stop, errors, counts))
+    load.start()
+    try:
+        # Certificates of two days: the cluster CA issues them (renew_days above their life
+        # forces it) and the deploy's states put them in place, reloading the services.
+        bed.tb("salt-run", "pgsalt_ca.issue", "demo", ",".join(HOSTS), "network=10.77.0.0/24",
+               "days=2", "renew_days=400", "exclude=[10.77.0.250]")
+        short = _redeploy(bed, {"pgsalt": {"clusters": {"demo": {"tls": {"days": 2,
+                                                                         "renew_days": 1}}}}})
+        assert all(line.startswith("current") for line in short.values()), short
+        before = {(node, port): served_certificate(bed, ADDRESSES[node], port, starttls)
+                  for node in MEMBERS for port, starttls in TLS_PORTS}
+        soon = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) \
+            + datetime.timedelta(days=3)
+        assert all(_not_after(c["not_after"]) < soon for c in before.values()), before
+        # The pillar's own lifetime again: two days left is within renew_days, so the next
+        # deploy renews every certificate and the services serve the new one.
+        renewed = _redeploy(bed, None)
+        assert all(line.startswith("issued") for line in renewed.values()), renewed
+
+        def serving_new():
+            return all(served_certificate(bed, ADDRESSES[node], port, starttls)["serial"]
+                       != before[(node, port)]["serial"]
+                       for node in MEMBERS for port, starttls in TLS_PORTS)
+        bed.wait("every port serves its renewed certificate", serving_new, timeout=60)
+        after = served_certificate(bed, ADDRESSES["pg1"], 5432, "-starttls postgres")
+        assert _not_after(after["not_after"]) > soon + datetime.timedelta(days=300), after
+    finally:
+        bed.override_pillar(None)
+        stop.set()
+        load.join()
+    assert errors == [] and len(counts) > 20, (errors, len(counts))
+    assert assert_one_leader_and_streaming_replicas(bed, MEMBERS) == leader
