@@ -70,9 +70,9 @@ def bed_memory():
     return total / 1024
 
 
-def pgbench(client, host, port, extra, seconds=15):
-    cmd = ["env", f"PGPASSWORD={APP_PASSWORD}", "pgbench", "-n", "-h", host, "-p", str(port),
-           "-U", "app", "-T", str(seconds), *extra, "app"]
+def pgbench(client, host, port, extra, seconds=15, sslmode="prefer"):
+    cmd = ["env", f"PGPASSWORD={APP_PASSWORD}", f"PGSSLMODE={sslmode}", "pgbench", "-n", "-h",
+           host, "-p", str(port), "-U", "app", "-T", str(seconds), *extra, "app"]
     out = tb("sh", client, *cmd).stdout
     tps = re.search(r"tps = ([\d.]+)", out)
     if not tps:
@@ -119,10 +119,14 @@ def bench_deploy(rows):
                  f"{bed_memory():.0f} MiB", MEMORY_HOW))
 
 
-def bench_paths(rows):
-    leader = leader_address()
+def pgbench_tables():
     tb("sh", "pg3", "env", f"PGPASSWORD={APP_PASSWORD}", "pgbench", "-q", "-i", "-s", "10",
        "-h", "10.77.0.13", "-p", "5000", "-U", "app", "app")
+
+
+def bench_paths(rows):
+    leader = leader_address()
+    pgbench_tables()
     common = "pgbench -n -T 15 -U app app, run on pg3"
     pooled = pgbench("pg3", "10.77.0.13", 6432, ["-C", "-S", "-c", "8", "-j", "2"])
     direct = pgbench("pg3", leader, 5432, ["-C", "-S", "-c", "8", "-j", "2"])
@@ -134,6 +138,23 @@ def bench_paths(rows):
     rows.append(("Select-only, persistent connections (`-S -c 8`): HAProxy :5000 / leader "
                  ":5432 (goal >= 0.85x)", f"{via:.0f} / {direct:.0f} tps = {via / direct:.2f}x",
                  f"{common} -S -c 8 -j 2 -h pg3 -p 5000, then -h <leader> -p 5432"))
+
+
+def bench_tls(rows):
+    """TLS against plain text in one run, on the leader over loopback: the network takes
+    TLS only (hostssl), 127.0.0.1 takes both."""
+    pgbench_tables()
+    leader = "pg" + str(int(leader_address().rsplit(".", 1)[1]) - 10)
+    how = f"pgbench -n -T 15 -U app -h 127.0.0.1 -p 5432 app on the leader ({leader})"
+    for what, extra in (("TPC-B-like, persistent connections (`-c 8`)", ["-c", "8", "-j", "2"]),
+                        ("Select-only, persistent connections (`-S -c 8`)",
+                         ["-S", "-c", "8", "-j", "2"]),
+                        ("Connect per transaction (`-C -S -c 8`)",
+                         ["-C", "-S", "-c", "8", "-j", "2"])):
+        plain = pgbench(leader, "127.0.0.1", 5432, extra, sslmode="disable")
+        tls = pgbench(leader, "127.0.0.1", 5432, extra, sslmode="require")
+        rows.append((f"{what}: TLS / plain", f"{tls:.0f} / {plain:.0f} tps = {tls / plain:.2f}x",
+                     f"PGSSLMODE=disable, then PGSSLMODE=require {how} {' '.join(extra)}"))
 
 
 def write(rows, title):
@@ -148,12 +169,12 @@ def write(rows, title):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cold", action="store_true", help="also time a cold image build")
-    parser.add_argument("--only", choices=["bed", "deploy", "backup", "day2", "heal"],
+    parser.add_argument("--only", choices=["bed", "deploy", "tls", "backup", "day2", "heal"],
                         action="append",
                         help="measure only these parts (the deploy part leaves the demo "
                              "cluster deployed, which the backup, day2 and heal parts need)")
     args = parser.parse_args()
-    parts = args.only or ["bed", "deploy", "backup", "day2", "heal"]
+    parts = args.only or ["bed", "deploy", "tls", "backup", "day2", "heal"]
     if "bed" in parts:
         rows = []
         bench_bed(rows, args.cold)
@@ -163,6 +184,10 @@ def main():
         bench_deploy(rows)
         bench_paths(rows)
         write(rows, "Deploy and connection paths")
+    if "tls" in parts:
+        rows = []
+        bench_tls(rows)
+        write(rows, "TLS")
     if "backup" in parts:
         rows = []
         bench_backup(rows)
