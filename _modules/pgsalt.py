@@ -214,7 +214,7 @@ def patroni_config(c, restore=None):
         **({"ctl": {"cacert": tls["ca"]}} if tls else {}),
         "log": {"level": "INFO"},
         "restapi": restapi,
-        "etcd3": {"hosts": c["etcd_hosts"]},
+        "etcd3": _patroni_etcd(c, tls),
         "bootstrap": bootstrap,
         "postgresql": {
             "listen": f"{addr},127.0.0.1:{pg['port']}",
@@ -241,6 +241,15 @@ def patroni_config(c, restore=None):
     }
 
 
+def _patroni_etcd(c, tls):
+    section = {"hosts": c["etcd_hosts"]}
+    if c["etcd_endpoints"] and all(url.startswith("https://") for url in c["etcd_endpoints"]):
+        section["protocol"] = "https"
+        if tls:
+            section.update(cacert=tls["ca"], cert=tls["cert"], key=tls["key"])
+    return section
+
+
 def _ssl_parameters(tls):
     if not tls:
         return {}
@@ -260,21 +269,43 @@ def etcd_environment(c):
 
         salt pg1 pgsalt.etcd_environment "$(...)"
     """
-    e, addr = c["etcd"], c["my"]["address"]
-    return [
+    e, addr, tls = c["etcd"], c["my"]["address"], service_tls(c)
+    peer, client = etcd_urls(c)
+    variables = [
         ("ETCD_NAME", c["me"]),
         ("ETCD_DATA_DIR", e["data_dir"]),
-        ("ETCD_LISTEN_PEER_URLS", f"http://{addr}:{e['peer_port']}"),
-        ("ETCD_LISTEN_CLIENT_URLS", f"http://{addr}:{e['client_port']},"
-                                    f"http://127.0.0.1:{e['client_port']}"),
-        ("ETCD_INITIAL_ADVERTISE_PEER_URLS", f"http://{addr}:{e['peer_port']}"),
-        ("ETCD_ADVERTISE_CLIENT_URLS", f"http://{addr}:{e['client_port']}"),
+        ("ETCD_LISTEN_PEER_URLS", peer),
+        ("ETCD_LISTEN_CLIENT_URLS", f"{client},{client.replace(addr, '127.0.0.1')}"),
+        ("ETCD_INITIAL_ADVERTISE_PEER_URLS", peer),
+        ("ETCD_ADVERTISE_CLIENT_URLS", client),
         ("ETCD_INITIAL_CLUSTER", c["etcd_initial_cluster"]),
         ("ETCD_INITIAL_CLUSTER_TOKEN", e["token"]),
         ("ETCD_HEARTBEAT_INTERVAL", str(e["heartbeat_interval"])),
         ("ETCD_ELECTION_TIMEOUT", str(e["election_timeout"])),
         ("ETCD_ENABLE_V2", "false"),
     ]
+    if tls:
+        # Clients and peers alike present a certificate from the cluster CA.
+        for side in ("", "PEER_"):
+            variables += [(f"ETCD_{side}CERT_FILE", tls["cert"]),
+                          (f"ETCD_{side}KEY_FILE", tls["key"]),
+                          (f"ETCD_{side}TRUSTED_CA_FILE", tls["ca"]),
+                          (f"ETCD_{side}CLIENT_CERT_AUTH", "true")]
+    return variables
+
+
+def etcd_urls(c):
+    """This member's etcd peer URL and client URL (https with TLS on).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.etcd_urls "$(...)"
+    """
+    e, addr = c["etcd"], c["my"]["address"]
+    scheme = "https" if service_tls(c) else "http"
+    return f"{scheme}://{addr}:{e['peer_port']}", f"{scheme}://{addr}:{e['client_port']}"
 
 
 def haproxy_backends(c):

@@ -132,21 +132,27 @@ def resolve(name, clusters, defaults, osfinger=None, addresses=None):
     own = _dcs_addresses(cluster)
     unaddressed = set(cluster["unaddressed"])
 
+    scheme = "https" if _tls_on(cluster) else "http"
     cluster["etcd_initial_cluster"] = ",".join(
-        f"{mid}=http://{_host_port(addr, etcd.get('peer_port'))}" for mid, addr in own if addr
+        f"{mid}={scheme}://{_host_port(addr, etcd.get('peer_port'))}" for mid, addr in own if addr
     )
+    # A cluster on another's etcd has its certificates from that cluster's CA: etcd trusts
+    # one CA, and its clients present certificates from it.
+    cluster["ca_cluster"] = name
     other, endpoints = dcs.get("cluster"), dcs.get("endpoints")
     if other:
         hosts = []
         if isinstance(other, str) and other != name and other in clusters:
             peer = _resolve_one(other, clusters, defaults, osfinger, addresses)
+            cluster["ca_cluster"] = other
+            scheme = "https" if _tls_on(peer) else "http"
             port = peer["etcd"].get("client_port")
             for mid, addr in _dcs_addresses(peer):
                 if addr:
                     hosts.append(_host_port(addr, port))
                 else:
                     unaddressed.add(mid)
-        cluster["etcd_endpoints"] = [f"http://{host}" for host in hosts]
+        cluster["etcd_endpoints"] = [f"{scheme}://{host}" for host in hosts]
         cluster["etcd_hosts"] = hosts
     elif endpoints and isinstance(endpoints, list):
         cluster["etcd_endpoints"] = list(endpoints)
@@ -155,7 +161,7 @@ def resolve(name, clusters, defaults, osfinger=None, addresses=None):
         ]
     else:
         hosts = [_host_port(addr, etcd.get("client_port")) for _, addr in own if addr]
-        cluster["etcd_endpoints"] = [f"http://{host}" for host in hosts]
+        cluster["etcd_endpoints"] = [f"{scheme}://{host}" for host in hosts]
         cluster["etcd_hosts"] = hosts
 
     cluster["standby_endpoint"] = None
@@ -184,6 +190,10 @@ def resolve(name, clusters, defaults, osfinger=None, addresses=None):
     ) if standbys else []
     cluster["unaddressed"] = sorted(unaddressed, key=str)
     return cluster
+
+
+def _tls_on(cluster):
+    return _mapping(cluster.get("tls")).get("enabled") is not False
 
 
 def _standby_source(name, clusters):
@@ -296,7 +306,7 @@ def validate(clusters, name=None, defaults=None, known_minions=None):
     _check_backup(cluster, path, errors)
     _check_vip(clusters, name, cluster, path, errors)
     _check_heal(cluster, path, errors)
-    _check_tls(cluster, path, errors)
+    _check_tls(clusters, cluster, path, errors)
     return errors
 
 
@@ -341,7 +351,8 @@ def _tls_plan(cluster):
     else:
         backup = _backup_plan(cluster)
         hosts = backup["hosts"] if backup.get("type") == "tls" else []
-    return {"hosts": hosts, "days": tls.get("days"), "renew_days": tls.get("renew_days")}
+    return {"hosts": hosts, "ca": cluster["ca_cluster"], "days": tls.get("days"),
+            "renew_days": tls.get("renew_days")}
 
 
 def _backup_plan(cluster):
@@ -987,6 +998,9 @@ def _check_vrrp_password(password, here, errors):
     elif not VRRP_PASSWORD.fullmatch(password):
         errors.append(f"{here}: expected letters, digits and ._+=@%:,/~^- only, which "
                       "keepalived.conf takes unquoted")
+    elif PLACEHOLDER_PASSWORD.search(password):
+        errors.append(f"{here}: a published default or placeholder; expected a password of "
+                      "your own")
 
 
 def _check_router_id(clusters, name, cluster, here, errors):
@@ -1155,7 +1169,7 @@ def _check_heal(cluster, path, errors):
         errors.append(f"{here}:drift:repair: must be true or false, not {_kind(drift['repair'])}")
 
 
-def _check_tls(cluster, path, errors):
+def _check_tls(clusters, cluster, path, errors):
     tls, here = cluster["tls"], f"{path}:tls"
     enabled, insecure = tls.get("enabled", True), cluster.get("insecure_lab", False)
     if not isinstance(insecure, bool):
@@ -1172,6 +1186,7 @@ def _check_tls(cluster, path, errors):
     if _is_int(days) and _is_int(renew) and 0 < days <= renew:
         errors.append(f"{here}:renew_days: {renew} is not below days ({days}); every deploy "
                       "would renew every certificate")
+    _check_dcs_tls(clusters, cluster, path, enabled, insecure, errors)
     pgbouncer, hp = _mapping(cluster.get("pgbouncer")), f"{path}:pgbouncer"
     for key in ("client_tls_sslmode", "server_tls_sslmode"):
         if key in pgbouncer and pgbouncer[key] not in TLS_SSLMODES:
@@ -1182,3 +1197,23 @@ def _check_tls(cluster, path, errors):
         errors.append(f"{hp}:client_tls_sslmode: {pgbouncer['client_tls_sslmode']} lets "
                       "clients log in without TLS; expected require or stronger, or "
                       "insecure_lab: true")
+
+
+def _check_dcs_tls(clusters, cluster, path, enabled, insecure, errors):
+    """The etcd a cluster uses speaks TLS exactly when the cluster does."""
+    dcs = cluster["dcs"]
+    other = dcs.get("cluster")
+    if isinstance(other, str) and other != cluster["name"] and other in clusters \
+            and isinstance(enabled, bool):
+        theirs = _tls_on(_mapping(clusters[other]))
+        if enabled != theirs:
+            errors.append(f"{path}:tls:enabled: {str(enabled).lower()}, but the etcd of "
+                          f"dcs:cluster {other} has TLS {'on' if theirs else 'off'}; expected "
+                          "the same setting in both")
+    endpoints = dcs.get("endpoints")
+    if isinstance(endpoints, list) and enabled is True and insecure is not True:
+        for index, url in enumerate(endpoints):
+            if str(url).startswith("http://"):
+                errors.append(f"{path}:dcs:endpoints: item {index} is http://; expected "
+                              "https:// (an etcd that trusts this cluster's CA), or "
+                              "insecure_lab: true")

@@ -1,8 +1,23 @@
 {%- from 'pgsalt/map.jinja' import cluster with context %}
 {%- set etcd = cluster.etcd %}
-{%- set peer_url = 'http://%s:%s' % (cluster.my.address, etcd.peer_port) %}
+{%- set peer_url = salt['pgsalt.etcd_urls'](cluster)[0] %}
+{%- set tls = salt['pgsalt.service_tls'](cluster) %}
+{#- The host's own certificate, to the other members (membership calls). #}
+{%- set client_tls = {'ca_cert': tls.ca, 'cert_cert': tls.cert, 'cert_key': tls.key} if tls else {} %}
 include:
   - etcd.package
+  - pgsalt.tls
+{%- if tls %}
+
+{#- etcd reads the host key through the group that may read it. #}
+etcd-config-user-reads-host-key:
+  group.present:
+    - name: ssl-cert
+    - addusers: [etcd]
+    - require:
+      - pgsalt: etcd-package-installed
+      - pkg: pgsalt-tls-group-present
+{%- endif %}
 
 {#- A member that joins a running etcd cluster is added before its etcd first starts. #}
 etcd-config-member-present:
@@ -13,6 +28,9 @@ etcd-config-member-present:
     {#- A rebuilt host (no data) replaces its old entry; one with data keeps it. #}
     - replace: True
     - data_dir: {{ etcd.data_dir }}
+{%- for key, value in client_tls | dictsort %}
+    - {{ key }}: {{ value }}
+{%- endfor %}
     - require:
       - pgsalt: etcd-package-installed
 
@@ -22,6 +40,9 @@ etcd-config-initial-state:
     - member: {{ cluster.me }}
     - endpoints: {{ cluster.etcd_endpoints | json }}
     - data_dir: {{ etcd.data_dir }}
+{%- for key, value in client_tls | dictsort %}
+    - {{ key }}: {{ value }}
+{%- endfor %}
     - require:
       - pgsalt_etcd: etcd-config-member-present
 
@@ -35,3 +56,7 @@ etcd-config-environment:
         environment: {{ salt['pgsalt.etcd_environment'](cluster) | json }}
     - require:
       - pgsalt: etcd-package-installed
+      - file: pgsalt-tls-cert
+{%- if tls %}
+      - group: etcd-config-user-reads-host-key
+{%- endif %}

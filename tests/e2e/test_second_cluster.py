@@ -6,13 +6,16 @@ from checks import assert_one_leader_and_streaming_replicas, roles
 
 pytestmark = pytest.mark.e2e
 
-# The keys under /service/ in the local etcd, through its JSON gateway.
+# The keys under /service/ in the local etcd, through its JSON gateway; etcd asks for the
+# host's certificate from the cluster CA.
 ETCD_KEYS = """
-import base64, json, urllib.request
+import base64, json, ssl, urllib.request
+tls = ssl.create_default_context(cafile="/etc/pgsalt/tls/ca.crt")
+tls.load_cert_chain("/etc/pgsalt/tls/host.crt", "/etc/pgsalt/tls/host.key")
 body = {"key": base64.b64encode(b"/service/").decode(),
         "range_end": base64.b64encode(b"/service0").decode(), "keys_only": True}
-req = urllib.request.Request("http://127.0.0.1:2379/v3/kv/range", json.dumps(body).encode())
-for kv in json.load(urllib.request.urlopen(req, timeout=5)).get("kvs", []):
+req = urllib.request.Request("https://127.0.0.1:2379/v3/kv/range", json.dumps(body).encode())
+for kv in json.load(urllib.request.urlopen(req, timeout=5, context=tls)).get("kvs", []):
     print(base64.b64decode(kv["key"]).decode())
 """
 

@@ -27,10 +27,25 @@ SECRETS = sorted(
     + [spec["password"] for spec in SETTINGS["roles"].values()]
     + [SETTINGS["pgbackrest"]["passphrase"], SETTINGS["vip"]["password"]])
 APP_PASSWORD = SETTINGS["roles"]["app"]["password"]
+# pg4's own certificate, for the ports that ask for one (etcd's).
+CLIENT = "-cert /etc/pgsalt/tls/host.crt -key /etc/pgsalt/tls/host.key"
 # (port, openssl s_client options): PostgreSQL, HAProxy's two ports (PostgreSQL's TLS
-# passes through), PgBouncer and Patroni's REST API.
+# passes through), PgBouncer, Patroni's REST API, and etcd's client and peer ports.
 TLS_PORTS = [(5432, "-starttls postgres"), (5000, "-starttls postgres"),
-             (5001, "-starttls postgres"), (6432, "-starttls postgres"), (8008, "")]
+             (5001, "-starttls postgres"), (6432, "-starttls postgres"), (8008, ""),
+             (2379, CLIENT), (2380, CLIENT)]
+# etcd's JSON gateway, asked from pg4 for the members; a client certificate is optional.
+ETCD_MEMBERS = """
+import json, ssl, sys, urllib.request as u
+tls = ssl.create_default_context(cafile="/etc/pgsalt/tls/ca.crt")
+if sys.argv[2] == "cert":
+    tls.load_cert_chain("/etc/pgsalt/tls/host.crt", "/etc/pgsalt/tls/host.key")
+try:
+    r = u.urlopen(u.Request(sys.argv[1] + "/v3/cluster/member/list", b"{}"), timeout=5, context=tls)
+    print(len(json.load(r)["members"]))
+except Exception as e:
+    print(type(e).__name__)
+"""
 
 
 def served_certificate(bed, address, port, starttls=""):
@@ -76,12 +91,22 @@ def test_every_port_speaks_tls_with_the_cluster_ca(bed, demo):
 def test_plain_text_is_refused(bed, demo):
     for port, says in ((5432, "no encryption"), (5000, "no encryption"),
                        (6432, "SSL required")):
-        out = bed.sh("pg4", "sh", "-c",
+        out = bed.sh("pg3", "sh", "-c",
                      f"PGPASSWORD={APP_PASSWORD} psql 'host={ADDRESSES['pg2']} port={port} "
                      f"dbname=app user=app sslmode=disable' -Atc 'SELECT 1' 2>&1", check=False)
         assert says in out, (port, out)
     # Patroni's API answers plain HTTP with no HTTP at all.
     assert http(bed, "pg4", "GET", f"http://{ADDRESSES['pg2']}:8008/patroni") == -1
+
+
+def test_etcd_refuses_a_client_without_a_certificate(bed, demo):
+    def ask(url, cert):
+        return bed.sh("pg4", "python3", "-c", ETCD_MEMBERS, url, cert).strip()
+    for node in MEMBERS:
+        url = f"https://{ADDRESSES[node]}:2379"
+        assert ask(url, "cert") == "3"
+        assert ask(url, "none") in ("URLError", "SSLError", "ConnectionResetError"), node
+        assert ask(url.replace("https", "http"), "none") != "3"
 
 
 def test_patroni_unsafe_endpoints_need_credentials(bed, demo):

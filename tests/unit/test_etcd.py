@@ -148,6 +148,14 @@ def configure_loader_modules():
                                     "__utils__": UTILS}}
 
 
+@pytest.fixture(autouse=True)
+def local_files(tmp_path):
+    """The host's etcd environment and Patroni config: absent unless a test writes them."""
+    with patch.multiple(etcd_mod, ETCD_ENVIRONMENT=str(tmp_path / "etcd"),
+                        PATRONI_CONFIG=str(tmp_path / "config.yml")):
+        yield tmp_path
+
+
 @pytest.fixture
 def test_mode():
     with patch.dict(etcd_state.__opts__, {"test": True}):
@@ -235,6 +243,54 @@ def test_client_raises_unreachable_naming_endpoints():
         with pytest.raises(etcd_mod.EtcdUnreachable) as err:
             etcd_mod._client(f"{PG1},{PG2}")
     assert PG1 in str(err.value) and PG2 in str(err.value)
+
+
+def test_client_defaults_to_https_on_localhost_with_a_ca():
+    alive = MagicMock()
+    alive.members = iter([])
+    with patch.object(etcd_mod, "_connect", return_value=alive) as connect:
+        assert etcd_mod._client(ca_cert="/ca") is alive
+        connect.assert_called_once_with("https://127.0.0.1:2379", ca_cert="/ca")
+        connect.reset_mock()
+        etcd_mod._client()
+        connect.assert_called_once_with("http://127.0.0.1:2379")
+
+
+# --- module: the host's own TLS files -----------------------------------------
+
+
+def test_local_tls_reads_the_etcd_environment(local_files):
+    (local_files / "etcd").write_text(
+        '# Managed by Salt\nETCD_NAME="pg1"\nETCD_CERT_FILE="/tls/host.crt"\n'
+        'ETCD_KEY_FILE="/tls/host.key"\nETCD_TRUSTED_CA_FILE="/tls/ca.crt"\n'
+        '# ETCD_CERT_FILE="/commented/out.crt"\n')
+    (local_files / "config.yml").write_text("etcd3: {cacert: /patroni/ca.crt}\n")
+    assert etcd_mod._local_tls() == ("/tls/ca.crt", "/tls/host.crt", "/tls/host.key")
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ("etcd3:\n  hosts: [10.77.0.11:2379]\n  protocol: https\n  cacert: /tls/ca.crt\n"
+         "  cert: /tls/host.crt\n  key: /tls/host.key\n",
+         ("/tls/ca.crt", "/tls/host.crt", "/tls/host.key")),
+        ("etcd3:\n  hosts: [10.77.0.11:2379]\n", (None, None, None)),
+        (None, (None, None, None)),
+    ],
+)
+def test_local_tls_without_an_etcd_environment_reads_patroni_config(local_files, config,
+                                                                    expected):
+    if config is not None:
+        (local_files / "config.yml").write_text(config)
+    assert etcd_mod._local_tls() == expected
+
+
+def test_tls_uses_the_local_files_only_when_none_is_given():
+    with patch.object(etcd_mod, "_local_tls", return_value=("/ca", "/c", "/k")):
+        assert etcd_mod._tls(None, None, None, 5) == {
+            "ca_cert": "/ca", "cert_cert": "/c", "cert_key": "/k", "timeout": 5}
+        assert etcd_mod._tls("/own-ca", None, None, 5) == {
+            "ca_cert": "/own-ca", "cert_cert": None, "cert_key": None, "timeout": 5}
 
 
 # --- module: membership -----------------------------------------------------

@@ -109,12 +109,13 @@ def test_resolve_demo_on_debian_13(clusters, defaults):
     assert cluster["patroni"]["source"] == "package"
     assert cluster["patroni"]["timing_values"] == {"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
     assert cluster["etcd_endpoints"] == [
-        "http://10.77.0.11:2379", "http://10.77.0.12:2379", "http://10.77.0.13:2379",
+        "https://10.77.0.11:2379", "https://10.77.0.12:2379", "https://10.77.0.13:2379",
     ]
     assert cluster["etcd_hosts"] == ["10.77.0.11:2379", "10.77.0.12:2379", "10.77.0.13:2379"]
     assert cluster["etcd_initial_cluster"] == (
-        "pg1=http://10.77.0.11:2380,pg2=http://10.77.0.12:2380,pg3=http://10.77.0.13:2380"
+        "pg1=https://10.77.0.11:2380,pg2=https://10.77.0.12:2380,pg3=https://10.77.0.13:2380"
     )
+    assert cluster["ca_cluster"] == "demo"
     assert cluster["unaddressed"] == []
     assert cluster["users"]["superuser"] == {"name": "postgres",
                                              "password": "demo-superuser-7Hq2xLp9"}
@@ -169,12 +170,34 @@ def test_resolve_uses_the_etcd_of_dcs_cluster(clusters, defaults):
     assert cluster["members"]["pg5"]["address"] == "10.77.0.15"
     # demo's members at demo's client port, not second's
     assert cluster["etcd_endpoints"] == [
-        "http://10.77.0.11:2479", "http://10.77.0.12:2479", "http://10.77.0.13:2479",
+        "https://10.77.0.11:2479", "https://10.77.0.12:2479", "https://10.77.0.13:2479",
     ]
     assert cluster["etcd_hosts"] == ["10.77.0.11:2479", "10.77.0.12:2479", "10.77.0.13:2479"]
     assert cluster["etcd_initial_cluster"] == ""
     assert cluster["etcd"]["token"] == "second"
     assert cluster["postgresql"]["data_dir"] == "/var/lib/postgresql/17/second"
+
+
+def test_resolve_etcd_urls_follow_the_tls_of_the_etcd_cluster(clusters, defaults):
+    clusters["demo"]["tls"] = {"enabled": False}
+    demo = model.resolve("demo", clusters, defaults, "Debian-13", ADDRESSES)
+    assert demo["etcd_initial_cluster"].count("=http://") == 3
+    assert demo["etcd_endpoints"][0] == "http://10.77.0.11:2379"
+    # second has TLS on, but demo's etcd has it off
+    second = model.resolve("second", clusters, defaults, "Debian-13", ADDRESSES)
+    assert second["etcd_endpoints"][0] == "http://10.77.0.11:2379"
+    clusters["demo"]["tls"] = {"enabled": True}
+    clusters["second"]["tls"] = {"enabled": False}
+    second = model.resolve("second", clusters, defaults, "Debian-13", ADDRESSES)
+    assert second["etcd_endpoints"][0] == "https://10.77.0.11:2379"
+
+
+def test_resolve_ca_cluster_is_the_etcd_owner(clusters, defaults):
+    clusters.update(load_yaml("pillar/pgsalt/dr.sls")["pgsalt"]["clusters"])
+    for name in ("demo", "second", "dr"):
+        assert model.resolve(name, clusters, defaults)["ca_cluster"] == "demo"
+    clusters["second"]["dcs"] = {"endpoints": ["https://etcd1.example:2379"]}
+    assert model.resolve("second", clusters, defaults)["ca_cluster"] == "second"
 
 
 def test_resolve_reports_unaddressed_members_of_dcs_cluster(clusters, defaults):
@@ -308,7 +331,11 @@ VALID = {
                                 "demo:members:pg2:address", "10.77.0.202"),
     "any-address-without-network": put("demo:network", None,
                                        "demo:members:pg1:address", "192.168.5.5"),
-    "external-etcd": put("second:dcs", {"endpoints": ["http://etcd1:2379", "https://[fd00::1]:2379"]}),
+    "external-etcd": put("second:dcs", {"endpoints": ["https://etcd1:2379", "https://[fd00::1]:2379"]}),
+    "external-etcd-http-in-a-lab": put("second:dcs", {"endpoints": ["http://etcd1:2379"]},
+                                       "second:insecure_lab", True),
+    "external-etcd-http-tls-off": put("second:dcs", {"endpoints": ["http://etcd1:2379"]},
+                                      "second:insecure_lab", True, "second:tls:enabled", False),
     "no-vip": put("demo:vip", DELETE),
     "vip-null-address": put("demo:vip", {"address": None}),
     "vip-tuned": put("demo:vip:priority", {"pg1": 100, "pg3": 254}, "demo:vip:preempt", True,
@@ -322,7 +349,9 @@ VALID = {
                                      "second:vip", dict(SECOND_VIP, address="10.77.0.251",
                                                         virtual_router_id=52)),
     # TLS
-    "tls-off-in-a-lab": put("demo:tls:enabled", False, "demo:insecure_lab", True),
+    # second uses demo's etcd: both have TLS off, or neither
+    "tls-off-in-a-lab": put("demo:tls:enabled", False, "demo:insecure_lab", True,
+                            "second:tls:enabled", False, "second:insecure_lab", True),
     "tls-lifetimes": put("demo:tls:days", 90, "demo:tls:renew_days", 89),
     "pgbouncer-sslmodes": put("demo:pgbouncer:client_tls_sslmode", "verify-full",
                               "demo:pgbouncer:server_tls_sslmode", "require"),
@@ -617,6 +646,16 @@ REFUSED = {
                                "pgsalt:clusters:demo:tls:renew_days:", "not below days (30)"),
     "tls-renew-days-over-days": (put("demo:tls:renew_days", 400), "demo",
                                  "pgsalt:clusters:demo:tls:renew_days:", "not below days (365)"),
+    "tls-on-with-etcd-tls-off": (put("demo:tls:enabled", False, "demo:insecure_lab", True),
+                                 "second", "pgsalt:clusters:second:tls:enabled:",
+                                 "dcs:cluster demo has TLS off"),
+    "tls-off-with-etcd-tls-on": (put("second:tls:enabled", False, "second:insecure_lab", True),
+                                 "second", "pgsalt:clusters:second:tls:enabled:",
+                                 "dcs:cluster demo has TLS on"),
+    "external-etcd-http": (put("second:dcs", {"endpoints": ["https://etcd1:2379",
+                                                            "http://etcd2:2379"]}),
+                           "second", "pgsalt:clusters:second:dcs:endpoints:",
+                           "insecure_lab: true"),
     "pgbouncer-sslmode-unknown": (put("demo:pgbouncer:server_tls_sslmode", "verify_full"),
                                   "demo", "pgsalt:clusters:demo:pgbouncer:server_tls_sslmode:",
                                   "no TLS mode"),

@@ -173,8 +173,17 @@ def test_patroni_config_identity_and_addresses(cluster):
 def test_patroni_config_etcd_hosts_are_the_dcs_members(cluster):
     config = execmod.patroni_config(cluster)
     dcs = [cluster["members"][mid]["address"] for mid in cluster["dcs_members"]]
-    assert config["etcd3"] == {"hosts": [f"{addr}:2379" for addr in dcs]}
+    # etcd asks for a client certificate from the cluster CA
+    assert config["etcd3"] == {"hosts": [f"{addr}:2379" for addr in dcs], "protocol": "https",
+                               "cacert": TLS_FILES["ca"], "cert": TLS_FILES["cert"],
+                               "key": TLS_FILES["key"]}
     assert "etcd" not in config  # the v2 API is off (ETCD_ENABLE_V2=false)
+
+
+def test_patroni_config_etcd_without_tls(defaults, pillar):
+    _insecure_lab(pillar)
+    config = execmod.patroni_config(execmod.cluster(defaults))
+    assert config["etcd3"] == {"hosts": ["10.77.0.11:2379", "10.77.0.12:2379", "10.77.0.13:2379"]}
 
 
 def test_patroni_config_hba_has_no_trust_and_replication_only_from_db_members(cluster):
@@ -348,14 +357,14 @@ def test_etcd_environment(cluster):
     env = dict(env)
     assert env["ETCD_NAME"] == "pg2"
     assert env["ETCD_DATA_DIR"] == "/var/lib/etcd/default"
-    assert env["ETCD_LISTEN_PEER_URLS"] == "http://10.77.0.12:2380"
-    assert env["ETCD_INITIAL_ADVERTISE_PEER_URLS"] == "http://10.77.0.12:2380"
+    assert env["ETCD_LISTEN_PEER_URLS"] == "https://10.77.0.12:2380"
+    assert env["ETCD_INITIAL_ADVERTISE_PEER_URLS"] == "https://10.77.0.12:2380"
     assert set(env["ETCD_LISTEN_CLIENT_URLS"].split(",")) == {
-        "http://10.77.0.12:2379", "http://127.0.0.1:2379"
+        "https://10.77.0.12:2379", "https://127.0.0.1:2379"
     }
-    assert env["ETCD_ADVERTISE_CLIENT_URLS"] == "http://10.77.0.12:2379"
+    assert env["ETCD_ADVERTISE_CLIENT_URLS"] == "https://10.77.0.12:2379"
     assert env["ETCD_INITIAL_CLUSTER"] == (
-        "pg1=http://10.77.0.11:2380,pg2=http://10.77.0.12:2380,pg3=http://10.77.0.13:2380"
+        "pg1=https://10.77.0.11:2380,pg2=https://10.77.0.12:2380,pg3=https://10.77.0.13:2380"
     )
     assert env["ETCD_INITIAL_CLUSTER_TOKEN"] == "demo"
     assert env["ETCD_HEARTBEAT_INTERVAL"] == "100"
@@ -363,6 +372,25 @@ def test_etcd_environment(cluster):
     assert env["ETCD_ENABLE_V2"] == "false"
     # decided when the state runs, kept in a file of its own
     assert "ETCD_INITIAL_CLUSTER_STATE" not in env
+    # clients and peers alike show a certificate from the cluster CA
+    for side in ("", "PEER_"):
+        assert env[f"ETCD_{side}CERT_FILE"] == TLS_FILES["cert"]
+        assert env[f"ETCD_{side}KEY_FILE"] == TLS_FILES["key"]
+        assert env[f"ETCD_{side}TRUSTED_CA_FILE"] == TLS_FILES["ca"]
+        assert env[f"ETCD_{side}CLIENT_CERT_AUTH"] == "true"
+    assert execmod.etcd_urls(cluster) == ("https://10.77.0.12:2380", "https://10.77.0.12:2379")
+
+
+def test_etcd_environment_with_tls_off(defaults, pillar):
+    _insecure_lab(pillar)
+    cluster = execmod.cluster(defaults)
+    env = dict(execmod.etcd_environment(cluster))
+    assert set(env["ETCD_LISTEN_CLIENT_URLS"].split(",")) == {
+        "http://10.77.0.12:2379", "http://127.0.0.1:2379"
+    }
+    assert env["ETCD_INITIAL_CLUSTER"].count("=http://") == 3
+    assert not [key for key in env if key.endswith(("_FILE", "_CERT_AUTH"))]
+    assert execmod.etcd_urls(cluster) == ("http://10.77.0.12:2380", "http://10.77.0.12:2379")
 
 
 def test_haproxy_backends(cluster):
@@ -521,9 +549,11 @@ def test_plan_tls_hosts(pillar, defaults):
         assert plan["errors"] == []
         return plan["tls"]
 
-    assert tls("demo") == {"hosts": ["pg1", "pg2", "pg3", "pg4"], "days": 365, "renew_days": 30}
-    assert tls("second")["hosts"] == ["pg5"]
-    assert tls("dr")["hosts"] == ["pg6"]
+    assert tls("demo") == {"hosts": ["pg1", "pg2", "pg3", "pg4"], "ca": "demo", "days": 365,
+                           "renew_days": 30}
+    # on demo's etcd, their certificates come from demo's CA, the one etcd trusts
+    assert tls("second")["hosts"] == ["pg5"] and tls("second")["ca"] == "demo"
+    assert tls("dr")["hosts"] == ["pg6"] and tls("dr")["ca"] == "demo"
     for name in ("demo", "second"):
         _insecure_lab(pillar, name)
     # TLS off: pgBackRest's hosts still talk TLS with a tls repository, nobody with posix

@@ -786,7 +786,21 @@ def test_etcd_environment_file(render):
     env = _env_file(node.file(source, context))
     assert env == dict(execmod.etcd_environment(node.cluster()))
     assert env["ETCD_NAME"] == "pg2"
-    assert env["ETCD_INITIAL_CLUSTER"].count("=http://") == 3
+    assert env["ETCD_INITIAL_CLUSTER"].count("=https://") == 3
+    assert env["ETCD_TRUSTED_CA_FILE"] == env["ETCD_PEER_TRUSTED_CA_FILE"] == CA
+
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_etcd_membership_calls_present_the_host_certificate(render, tls):
+    node = render(pillar=None if tls else _insecure_lab())
+    states = node.sls("etcd.config")
+    expected = ((CA, "/etc/pgsalt/tls/host.crt", "/etc/pgsalt/tls/host.key") if tls
+                else (None, None, None))
+    for id_ in ("etcd-config-member-present", "etcd-config-initial-state"):
+        _, args = _args(states[id_])
+        assert (args.get("ca_cert"), args.get("cert_cert"), args.get("cert_key")) == expected
+    # etcd reads the host key through group ssl-cert
+    assert ("etcd-config-user-reads-host-key" in states) == tls
 
 
 # --------------------------------------------------------------------------
@@ -886,7 +900,10 @@ def test_orch_deploy(render, cluster, members, dcs, db):
 
 
 def test_orch_deploy_with_tls_off_and_a_posix_repository_issues_no_certificate(render):
-    rendered = _orch(render, "second", _insecure_lab("second"))
+    pillar = _insecure_lab("second")
+    # second uses demo's etcd, which then has TLS off too
+    pillar["pgsalt"]["clusters"]["demo"].update(insecure_lab=True, tls={"enabled": False})
+    rendered = _orch(render, "second", pillar)
     _check_high({"orch.deploy": rendered})
     steps = _deploy_steps(rendered)
     assert [id_ for id_, (fun, _) in steps.items() if fun == "salt.runner"] == []

@@ -185,7 +185,9 @@ def test_standby_clients_are_the_sources_balancers(clusters, defaults):
 def test_a_cluster_of_its_own_has_no_standby(clusters, defaults):
     cluster = resolved(clusters, defaults, "second")
     assert cluster["standby_endpoint"] is None
-    assert cluster["users"]["superuser"]["password"] == "second-superuser-N6rW2tHv"
+    # Its own users (GPG-encrypted in the bed's pillar), not a source's.
+    assert cluster["users"]["superuser"]["password"].startswith("-----BEGIN PGP MESSAGE-----")
+    assert cluster["users"] is not resolved(clusters, defaults, "demo")["users"]
 
 
 def test_plan(clusters, defaults):

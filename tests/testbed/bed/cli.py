@@ -105,13 +105,21 @@ def _cluster_pillar(cluster):
             yield spec
 
 
+def _decrypted(value):
+    """A pillar value as the master sees it: GPG-encrypted ones decrypted with its key."""
+    if not value.startswith("-----BEGIN PGP MESSAGE-----"):
+        return value
+    return run(["gpg", "--homedir", str(master.GPG_KEYDIR), "--batch", "--quiet", "--decrypt"],
+               input=value).stdout
+
+
 def app_login(cluster):
     """The demo application's role, password and database, from the bed's pillar."""
     for spec in _cluster_pillar(cluster):
         if spec.get("databases"):
             db, props = next(iter(spec["databases"].items()))
             owner = props["owner"]
-            return owner, spec["roles"][owner]["password"], db
+            return owner, _decrypted(spec["roles"][owner]["password"]), db
     raise BedError(f"no cluster {cluster} with a database in pillar/pgsalt/")
 
 

@@ -26,16 +26,22 @@ def _bin(tool):
 # Tests that change the cluster description (a parameter, a new member) write their
 # pillar here; the master merges it over pillar/ (ext_pillar comes last).
 OVERRIDE = C.STATE / "pillar-override.yaml"
+# The master's GPG keyring for encrypted pillar: the bed's test key (public, bed only).
+GPG_KEYDIR = ROOT / "etc" / "salt" / "gpgkeys"
+GPG_KEY = C.REPO / "tests" / "testbed" / "gpg" / "bed-secret-key.asc"
 
 
 def configure():
     if not OVERRIDE.exists():
         write(OVERRIDE, "{}\n")
+    GPG_KEYDIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    run(["gpg", "--homedir", str(GPG_KEYDIR), "--batch", "--quiet", "--import", str(GPG_KEY)])
     write(CONF_DIR / "master",
           f"# Written by the test bed.\nroot_dir: {ROOT}\ninterface: {C.GATEWAY}\nuser: root\n"
           "auto_accept: false\nopen_mode: false\nworker_threads: 4\ntimeout: 10\n"
           "gather_job_timeout: 15\nlog_level_logfile: info\nstate_output: changes\n"
           "hash_type: sha256\npillar_source_merging_strategy: recurse\n"
+          f"gpg_keydir: {GPG_KEYDIR}\n"
           f"file_roots:\n  base:\n    - {C.REPO / 'salt'}\n    - {C.REPO}\n"
           f"pillar_roots:\n  base:\n    - {C.REPO / 'pillar'}\n"
           f"ext_pillar:\n  - cmd_yaml: cat {OVERRIDE}\n"
