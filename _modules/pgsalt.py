@@ -106,7 +106,9 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
 
         salt-call pgsalt.plan "$(salt-call --out=json pillar.get pgsalt:clusters)" demo
     """
-    return __utils__["pgsalt_model.plan"](clusters, name, defaults, known_minions)
+    found = __utils__["pgsalt_model.plan"](clusters, name, defaults, known_minions)
+    errors = found["errors"] or __utils__["pgsalt_pki.own_ca_errors"](found)
+    return {"cluster": found["cluster"], "errors": errors} if errors else found
 
 
 def minion_pip():

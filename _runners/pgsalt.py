@@ -48,9 +48,10 @@ def validate(cluster=None, saltenv="base"):
 
         salt-run pgsalt.validate cluster=demo
     """
-    errors = __utils__["pgsalt_model.validate"](
+    found = __utils__["pgsalt_model.plan"](
         _clusters(saltenv), cluster, _defaults(saltenv), _known_minions()
     )
+    errors = found["errors"] or __utils__["pgsalt_pki.own_ca_errors"](found)
     if errors:
         __context__["retcode"] = 1
     return errors

@@ -176,9 +176,10 @@ def _key_usage(**granted):
     return x509.KeyUsage(**bits)
 
 
-def _ca(cluster, create=True):
+def _ca(cluster, create=True, own=None):
     """
     CLUSTER's CA as (key, certificate); None when it does not exist and not CREATE.
+    OWN, ``(cert path, key path)`` of the operator's own CA, is loaded instead.
 
     CLI Example (internal):
 
@@ -186,6 +187,8 @@ def _ca(cluster, create=True):
 
         key, cert = _ca("demo")
     """
+    if own:
+        return __utils__["pgsalt_pki.load_ca"](*own)
     directory = _cluster_dir(cluster, create)
     key = _ca_key(directory, create)
     if key is None:
@@ -386,7 +389,6 @@ def _sign(ca, minion, public_key, sans, days):
     now = _now()
     # A host certificate never outlives the CA that vouches for it.
     not_after = min(now + datetime.timedelta(days=int(days)), ca_cert.not_valid_after_utc)
-    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, minion)]))
@@ -406,7 +408,8 @@ def _sign(ca, minion, public_key, sans, days):
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            # From the key: a CA of the operator's own may carry no SubjectKeyIdentifier.
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
             critical=False,
         )
     )
@@ -542,7 +545,7 @@ def _report(cluster, lines, failures, test):
 
 def issue(
     cluster, minions, network=None, days=365, renew_days=30, test=False, timeout=DEFAULT_TIMEOUT,
-    exclude=None,
+    exclude=None, own_ca_cert=None, own_ca_key=None,
 ):
     """
     Give each of MINIONS a current certificate from CLUSTER's CA.
@@ -551,6 +554,8 @@ def issue(
     are left out of its certificate); a CSR it returns is signed when it
     verifies, its CN is that minion's id and its addresses are 127.0.0.1 or
     inside ``network``; the certificate goes back with ``pgsalt_tls.install``.
+    ``own_ca_cert`` and ``own_ca_key`` (paths on the master) sign with a CA of the
+    operator's own instead of the one the master keeps for CLUSTER.
     With ``test=True`` nothing is signed or written (a host key is still
     created where missing: the request needs one) and the report says who
     would get a certificate and why.
@@ -570,7 +575,8 @@ def issue(
     """
     minion_ids = _minion_list(minions)
     opts = {"net": _network(network), "days": int(days), "test": test, "timeout": timeout}
-    ca = _ca(cluster, create=not test)
+    own = (own_ca_cert, own_ca_key) if own_ca_cert or own_ca_key else None
+    ca = _ca(cluster, create=not test, own=own)
     if ca is None:
         lines = {m: f"would issue: the {cluster} CA would be created" for m in minion_ids}
         return _report(cluster, lines, {}, test)

@@ -139,12 +139,14 @@ def resolve(name, clusters, defaults, osfinger=None, addresses=None):
     # A cluster on another's etcd has its certificates from that cluster's CA: etcd trusts
     # one CA, and its clients present certificates from it.
     cluster["ca_cluster"] = name
+    cluster["own_ca"] = _own_ca(name, cluster)
     other, endpoints = dcs.get("cluster"), dcs.get("endpoints")
     if other:
         hosts = []
         if isinstance(other, str) and other != name and other in clusters:
             peer = _resolve_one(other, clusters, defaults, osfinger, addresses)
             cluster["ca_cluster"] = other
+            cluster["own_ca"] = _own_ca(other, peer)
             scheme = "https" if _tls_on(peer) else "http"
             port = peer["etcd"].get("client_port")
             for mid, addr in _dcs_addresses(peer):
@@ -190,6 +192,15 @@ def resolve(name, clusters, defaults, osfinger=None, addresses=None):
     ) if standbys else []
     cluster["unaddressed"] = sorted(unaddressed, key=str)
     return cluster
+
+
+def _own_ca(name, cluster):
+    """The CA of the operator's own that signs CLUSTER's certificates: {cluster, cert,
+    key} (paths on the Salt master), or None for the CA the master keeps for it."""
+    own = _mapping(_mapping(cluster.get("tls")).get("own_ca"))
+    if own.get("cert") and own.get("key"):
+        return {"cluster": name, "cert": own["cert"], "key": own["key"]}
+    return None
 
 
 def _tls_on(cluster):
@@ -351,8 +362,8 @@ def _tls_plan(cluster):
     else:
         backup = _backup_plan(cluster)
         hosts = backup["hosts"] if backup.get("type") == "tls" else []
-    return {"hosts": hosts, "ca": cluster["ca_cluster"], "days": tls.get("days"),
-            "renew_days": tls.get("renew_days")}
+    return {"hosts": hosts, "ca": cluster["ca_cluster"], "own_ca": cluster["own_ca"],
+            "days": tls.get("days"), "renew_days": tls.get("renew_days")}
 
 
 def _backup_plan(cluster):
@@ -1187,6 +1198,19 @@ def _check_tls(clusters, cluster, path, errors):
         errors.append(f"{here}:renew_days: {renew} is not below days ({days}); every deploy "
                       "would renew every certificate")
     _check_dcs_tls(clusters, cluster, path, enabled, insecure, errors)
+    own = tls.get("own_ca")
+    if own is not None and not isinstance(own, dict):
+        errors.append(f"{here}:own_ca: must be a mapping with cert and key, not {_kind(own)}")
+    elif own:
+        given = [key for key in ("cert", "key") if own.get(key) is not None]
+        for key in given:
+            if not (isinstance(own[key], str) and own[key].startswith("/")):
+                errors.append(f"{here}:own_ca:{key}: {own[key]!r} is no absolute path; "
+                              "expected the file's path on the Salt master")
+        if len(given) == 1:
+            missing = ({"cert", "key"} - set(given)).pop()
+            errors.append(f"{here}:own_ca:{missing}: missing; a CA of your own needs its "
+                          "cert and its key (paths on the Salt master)")
     pgbouncer, hp = _mapping(cluster.get("pgbouncer")), f"{path}:pgbouncer"
     for key in ("client_tls_sslmode", "server_tls_sslmode"):
         if key in pgbouncer and pgbouncer[key] not in TLS_SSLMODES:

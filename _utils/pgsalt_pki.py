@@ -15,16 +15,17 @@ import tempfile
 from salt.exceptions import CommandExecutionError
 
 try:
+    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 except ImportError:
     # pgsalt_tls and pgsalt_ca refuse to load without cryptography (their __virtual__),
     # so nothing calls the functions that need it; the file helpers still load.
-    serialization = ec = None
+    serialization = ec = x509 = None
 
 # Salt's loader publishes every function listed here and nothing else.
 __all__ = ["iso", "ensure_dir", "read", "replace", "create_exclusive", "load_key",
-           "create_key", "spki"]
+           "create_key", "spki", "load_ca", "own_ca_errors"]
 
 
 def iso(moment):
@@ -122,3 +123,46 @@ def spki(public_key):
     return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+def load_ca(cert_path, key_path):
+    """A CA of the operator's own as (key, certificate), from files on the master.
+
+    Raises CommandExecutionError saying which file is wrong: missing, not PEM, not a CA
+    certificate, or a key that is not the certificate's.
+    """
+    data = read(cert_path)
+    if data is None:
+        raise CommandExecutionError(f"{cert_path} is missing or unreadable")
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError as exc:
+        raise CommandExecutionError(f"{cert_path} is not a PEM certificate") from exc
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise CommandExecutionError(f"{cert_path} is not a CA certificate (basicConstraints)")
+    key = load_key(key_path)
+    if key is None:
+        raise CommandExecutionError(f"{key_path} is missing or unreadable")
+    if spki(key.public_key()) != spki(cert.public_key()):
+        raise CommandExecutionError(f"{key_path} does not match the certificate {cert_path}")
+    return key, cert
+
+
+def own_ca_errors(plan):
+    """The refusals of a plan's own CA (``plan["tls"]["own_ca"]``), each naming its
+    pillar key; empty without one. Checked on the master, where the files are."""
+    own = (plan.get("tls") or {}).get("own_ca")
+    if not own:
+        return []
+    here = f"pgsalt:clusters:{own['cluster']}:tls:own_ca"
+    try:
+        load_ca(own["cert"], own["key"])
+    except CommandExecutionError as exc:
+        which = "key" if str(exc).startswith(own["key"]) else "cert"
+        return [f"{here}:{which}: {exc}; expected a CA certificate and its key on the Salt "
+                "master"]
+    return []

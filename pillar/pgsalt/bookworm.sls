@@ -1,10 +1,15 @@
 # The same cluster shape on Debian 12 hosts (pg11..pg13, and pg14 the repository host), to
 # prove the formula on both releases. The hosts join the bed only when a test adds them
-# (tb add pg11 --os debian-12).
+# (tb add pg11 --os debian-12). Its certificates come from a CA of the operator's own
+# (tls:own_ca), which the bed makes on the master (tests/testbed/bed/master.py).
 pgsalt:
   clusters:
     bookworm:
       network: 10.77.0.0/24
+      tls:
+        own_ca:
+          cert: /var/lib/pgsalt-bed/master/etc/salt/own-ca/ca.crt
+          key: /var/lib/pgsalt-bed/master/etc/salt/own-ca/ca.key
       members:
         pg11: {roles: [dcs, db, balancer]}
         pg12: {roles: [dcs, db, balancer]}

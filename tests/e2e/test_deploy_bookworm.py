@@ -51,6 +51,11 @@ def test_deploy_on_debian_12(bed, bookworm):
     for out in versions.values():
         assert "15." in out and "PgBouncer 1.18" in out and "patroni 4.1.5" in out, out
     assert_etcd_healthy(bed, "pg12", 3)
+    # Every host's certificate is from the operator's own CA (pillar tls:own_ca).
+    for node, address in ADDRESSES.items():
+        issuer = bed.sh("pg12", "sh", "-c", f"echo | openssl s_client -connect {address}:5432 "
+                        "-starttls postgres 2>/dev/null | openssl x509 -noout -issuer")
+        assert issuer.strip() == "issuer=CN = pgsalt bed enterprise CA", (node, issuer)
     assert_routing(bed, MEMBERS, ADDRESSES, "bookworm", "app")
     assert_write_then_read_everywhere(bed, MEMBERS, "bookworm")
     info = bed.salt(REPO, "pgsalt_backrest.info", "bookworm", "runas=postgres")[REPO]

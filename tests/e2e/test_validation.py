@@ -1,6 +1,7 @@
 """A refused pillar stops orch.deploy while it renders: no step runs, no host changes."""
 
 import pytest
+from bed import master
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +42,14 @@ CASES = {
                                      "pgbackrest:schedule:full: 'Sun 25:00' does not parse"),
     "retention of 0": (demo(pgbackrest={"retention": {"full": 0}}),
                        "pgbackrest:retention:full: 0 keeps nothing"),
+    "placeholder password": (demo(users={"rest_api": {"password": "CHANGE-ME-rest-api-pw"}}),
+                             "users:rest_api:password: a published default or placeholder"),
+    "TLS off outside a lab": (demo(tls={"enabled": False}),
+                              "tls:enabled: false sends passwords and data in plain text"),
+    "own CA with another key": (
+        demo(tls={"own_ca": {"cert": str(master.OWN_CA / "ca.crt"),
+                             "key": str(master.PKI / "pgsalt" / "demo" / "ca.key")}}),
+        "tls:own_ca:key:"),
 }
 
 

@@ -100,7 +100,7 @@ def minion_globals(minion="pg2", osfinger="Debian-13", pillar=None, addresses=No
             "mine.get": MagicMock(return_value=dict(addresses)),
             "network.ip_addrs": MagicMock(return_value=list(addresses.get(minion, []))),
         },
-        "__utils__": model_utils(),
+        "__utils__": {**model_utils(), **pki_utils()},
         "__opts__": {"id": minion},
         "__context__": {},
     }

@@ -29,11 +29,21 @@ OVERRIDE = C.STATE / "pillar-override.yaml"
 # The master's GPG keyring for encrypted pillar: the bed's test key (public, bed only).
 GPG_KEYDIR = ROOT / "etc" / "salt" / "gpgkeys"
 GPG_KEY = C.REPO / "tests" / "testbed" / "gpg" / "bed-secret-key.asc"
+# A CA made outside Salt, as a company's PKI would hand one over; the bookworm cluster's
+# pillar (tls:own_ca) has its certificates signed by it.
+OWN_CA = ROOT / "etc" / "salt" / "own-ca"
 
 
 def configure():
     if not OVERRIDE.exists():
         write(OVERRIDE, "{}\n")
+    if not (OWN_CA / "ca.crt").exists():
+        OWN_CA.mkdir(mode=0o700, parents=True, exist_ok=True)
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", str(OWN_CA / "ca.key"), "-out", str(OWN_CA / "ca.crt"),
+             "-days", "3650", "-subj", "/CN=pgsalt bed enterprise CA",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
     GPG_KEYDIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     run(["gpg", "--homedir", str(GPG_KEYDIR), "--batch", "--quiet", "--import", str(GPG_KEY)])
     write(CONF_DIR / "master",
@@ -74,6 +84,8 @@ def up():
 
 
 def down():
+    # The agent gpg starts for the master's key (the import, pillar decryption).
+    run(["gpgconf", "--homedir", str(GPG_KEYDIR), "--kill", "all"], check=False)
     pid = _pid()
     if not pid:
         return
