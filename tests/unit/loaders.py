@@ -4,6 +4,7 @@
 the one it tests by path, under a name of its own, so that no two share module globals.
 """
 
+import datetime
 import importlib.util
 import pathlib
 import sys
@@ -12,6 +13,10 @@ from unittest.mock import MagicMock
 import pgsalt_model
 import pgsalt_pki
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest",
@@ -104,6 +109,33 @@ def minion_globals(minion="pg2", osfinger="Debian-13", pillar=None, addresses=No
         "__opts__": {"id": minion},
         "__context__": {},
     }
+
+
+def own_ca(directory, name="Operator CA", ca=True):
+    """A CA of the operator's own, written to DIRECTORY (ca.crt, ca.key): its paths as
+    ``tls:own_ca`` names them. Self-signed, CN=NAME, a CA by basicConstraints unless CA
+    is false; like many a CA made by hand, it has no SubjectKeyIdentifier."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "ca.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    return {"cert": str(directory / "ca.crt"), "key": str(directory / "ca.key")}
 
 
 class FakeClock:

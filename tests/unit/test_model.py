@@ -13,6 +13,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 KNOWN = ["pg1", "pg2", "pg3", "pg4"]
 # Mine data as network.ip_addrs returns it: a NAT address first, the bed's second.
 ADDRESSES = {f"pg{i}": [f"192.168.100.{i}", f"10.77.0.1{i}"] for i in range(1, 6)}
+# tls:own_ca: a CA of the operator's own, paths on the Salt master.
+OWN_CA = {"cert": "/srv/pki/ca.crt", "key": "/srv/pki/ca.key"}
 
 
 def load_yaml(relative):
@@ -200,6 +202,19 @@ def test_resolve_ca_cluster_is_the_etcd_owner(clusters, defaults):
     assert model.resolve("second", clusters, defaults)["ca_cluster"] == "second"
 
 
+def test_resolve_own_ca_is_the_etcd_owners(clusters, defaults):
+    assert model.resolve("demo", clusters, defaults)["own_ca"] is None
+    clusters["demo"]["tls"] = {"own_ca": OWN_CA}
+    clusters["second"]["tls"] = {"own_ca": {"cert": "/srv/second/ca.crt",
+                                            "key": "/srv/second/ca.key"}}
+    for name in ("demo", "second"):
+        assert model.resolve(name, clusters, defaults)["own_ca"] == dict(OWN_CA, cluster="demo")
+        plan = model.plan(clusters, name, defaults, [*KNOWN, "pg5"])
+        assert plan["tls"]["own_ca"] == dict(OWN_CA, cluster="demo")
+    clusters["demo"]["tls"] = {}
+    assert model.resolve("second", clusters, defaults)["own_ca"] is None
+
+
 def test_resolve_reports_unaddressed_members_of_dcs_cluster(clusters, defaults):
     addresses = {"pg1": ["10.77.0.11"], "pg5": ["10.77.0.15"]}
     cluster = model.resolve("second", clusters, defaults, "Debian-13", addresses)
@@ -357,6 +372,8 @@ VALID = {
                               "demo:pgbouncer:server_tls_sslmode", "require"),
     "pgbouncer-prefer-in-a-lab": put("demo:pgbouncer:client_tls_sslmode", "prefer",
                                      "demo:insecure_lab", True),
+    "own-ca": put("demo:tls:own_ca", OWN_CA),
+    "own-ca-neither": put("demo:tls:own_ca", {"cert": None, "key": None}),
 }
 
 
@@ -656,6 +673,14 @@ REFUSED = {
                                                             "http://etcd2:2379"]}),
                            "second", "pgsalt:clusters:second:dcs:endpoints:",
                            "insecure_lab: true"),
+    "own-ca-not-mapping": (put("demo:tls:own_ca", "/srv/pki/ca.crt"), "demo",
+                           "pgsalt:clusters:demo:tls:own_ca:", "a mapping with cert and key"),
+    "own-ca-relative-path": (put("demo:tls:own_ca", dict(OWN_CA, cert="pki/ca.crt")), "demo",
+                             "pgsalt:clusters:demo:tls:own_ca:cert:", "no absolute path"),
+    "own-ca-only-cert": (put("demo:tls:own_ca:cert", OWN_CA["cert"]), "demo",
+                         "pgsalt:clusters:demo:tls:own_ca:key:", "missing"),
+    "own-ca-only-key": (put("demo:tls:own_ca:key", OWN_CA["key"]), "demo",
+                        "pgsalt:clusters:demo:tls:own_ca:cert:", "missing"),
     "pgbouncer-sslmode-unknown": (put("demo:pgbouncer:server_tls_sslmode", "verify_full"),
                                   "demo", "pgsalt:clusters:demo:pgbouncer:server_tls_sslmode:",
                                   "no TLS mode"),

@@ -549,8 +549,8 @@ def test_plan_tls_hosts(pillar, defaults):
         assert plan["errors"] == []
         return plan["tls"]
 
-    assert tls("demo") == {"hosts": ["pg1", "pg2", "pg3", "pg4"], "ca": "demo", "days": 365,
-                           "renew_days": 30}
+    assert tls("demo") == {"hosts": ["pg1", "pg2", "pg3", "pg4"], "ca": "demo", "own_ca": None,
+                           "days": 365, "renew_days": 30}
     # on demo's etcd, their certificates come from demo's CA, the one etcd trusts
     assert tls("second")["hosts"] == ["pg5"] and tls("second")["ca"] == "demo"
     assert tls("dr")["hosts"] == ["pg6"] and tls("dr")["ca"] == "demo"
@@ -559,6 +559,29 @@ def test_plan_tls_hosts(pillar, defaults):
     # TLS off: pgBackRest's hosts still talk TLS with a tls repository, nobody with posix
     assert tls("demo")["hosts"] == ["pg1", "pg2", "pg4"]
     assert tls("second")["hosts"] == []
+
+
+def test_plan_with_an_own_ca(pillar, defaults, tmp_path):
+    clusters = _clusters(pillar)
+    clusters["demo"]["tls"] = {"own_ca": loaders.own_ca(tmp_path)}
+    plan = execmod.plan(clusters, "second", defaults, loaders.KNOWN_MINIONS)
+    assert plan["errors"] == []
+    # second is on demo's etcd: demo's CA signs its certificates
+    assert plan["tls"]["own_ca"] == {"cluster": "demo", "cert": f"{tmp_path}/ca.crt",
+                                     "key": f"{tmp_path}/ca.key"}
+
+
+def test_plan_refuses_an_own_ca_whose_key_is_another(pillar, defaults, tmp_path):
+    clusters = _clusters(pillar)
+    own_ca = loaders.own_ca(tmp_path / "mine")
+    own_ca["key"] = loaders.own_ca(tmp_path / "other")["key"]
+    clusters["demo"]["tls"] = {"own_ca": own_ca}
+    assert execmod.plan(clusters, "second", defaults, loaders.KNOWN_MINIONS) == {
+        "cluster": "second",
+        "errors": [f"pgsalt:clusters:demo:tls:own_ca:key: {own_ca['key']} does not match the "
+                   f"certificate {own_ca['cert']}; expected a CA certificate and its key on the "
+                   "Salt master"],
+    }
 
 
 def test_plan_refuses_a_broken_pillar_without_leaking_passwords(pillar, defaults):

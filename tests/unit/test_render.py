@@ -860,6 +860,9 @@ def test_orch_deploy(render, cluster, members, dcs, db):
     # TLS on: the cluster CA signs every member's certificate before PostgreSQL is set up
     assert runners == {"pgsalt-deploy-tls-certificates"}
     assert steps["pgsalt-deploy-tls-certificates"][1]["minions"] == members
+    # the master's CA for the cluster: no CA of the operator's own is named
+    assert "own_ca_cert" not in steps["pgsalt-deploy-tls-certificates"][1]
+    assert "own_ca_key" not in steps["pgsalt-deploy-tls-certificates"][1]
     assert "pgsalt-deploy-tls-certificates" in _requires(steps["pgsalt-deploy-postgresql"][1])
     for id_, (_, args) in steps.items():
         if id_ in runners:
@@ -907,6 +910,18 @@ def test_orch_deploy_with_tls_off_and_a_posix_repository_issues_no_certificate(r
     _check_high({"orch.deploy": rendered})
     steps = _deploy_steps(rendered)
     assert [id_ for id_, (fun, _) in steps.items() if fun == "salt.runner"] == []
+
+
+def test_orch_deploy_signs_with_the_own_ca_of_the_etcd_cluster(render, tmp_path):
+    pillar = loaders.shipped_pillar()
+    own_ca = loaders.own_ca(tmp_path)
+    pillar["pgsalt"]["clusters"]["demo"]["tls"] = {"own_ca": own_ca}
+    rendered = _orch(render, "second", pillar)
+    _check_high({"orch.deploy": rendered})
+    _, args = _deploy_steps(rendered)["pgsalt-deploy-tls-certificates"]
+    # second is on demo's etcd: demo's CA, the operator's own, signs its certificates
+    assert (args["cluster"], args["minions"]) == ("demo", ["pg5"])
+    assert (args["own_ca_cert"], args["own_ca_key"]) == (own_ca["cert"], own_ca["key"])
 
 
 def _refusal(rendered):

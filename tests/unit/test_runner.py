@@ -3,7 +3,7 @@
 The master's pillar (``salt.pillar.get_pillar``), its file server (``salt.fileclient.FSClient``)
 and its key store (``salt.key.get_key``) are patched where the runner uses them; the
 defaults it reads are the repository's real defaults.yaml files, and the validation is the
-real _utils/pgsalt_model.py.
+real _utils/pgsalt_model.py and, for a CA of the operator's own, _utils/pgsalt_pki.py.
 """
 
 import contextlib
@@ -11,6 +11,7 @@ from unittest.mock import MagicMock, patch
 
 import loaders
 import pgsalt_model
+import pgsalt_pki
 import pytest
 
 pytestmark = pytest.mark.unit
@@ -27,9 +28,10 @@ def context():
 
 @pytest.fixture
 def utils():
-    utils = loaders.model_utils()
-    # a spy that still validates for real
-    utils["pgsalt_model.validate"] = MagicMock(wraps=pgsalt_model.validate)
+    utils = {**loaders.model_utils(), **loaders.pki_utils()}
+    # spies that still validate for real
+    utils["pgsalt_model.plan"] = MagicMock(wraps=pgsalt_model.plan)
+    utils["pgsalt_pki.own_ca_errors"] = MagicMock(wraps=pgsalt_pki.own_ca_errors)
     return utils
 
 
@@ -73,8 +75,16 @@ class Master:
             yield self
 
 
-def test_validate_shipped_pillar(context, utils):
-    master = Master(loaders.shipped_pillar())
+def shipped_pillar(tmp_path):
+    """The shipped pillar, bookworm's own CA (its files on the bed's master) made in TMP_PATH."""
+    pillar = loaders.shipped_pillar()
+    pillar["pgsalt"]["clusters"]["bookworm"]["tls"]["own_ca"] = loaders.own_ca(tmp_path)
+    return pillar
+
+
+def test_validate_shipped_pillar(context, utils, tmp_path):
+    pillar = shipped_pillar(tmp_path)
+    master = Master(pillar)
     with master.patched():
         for name in loaders.cluster_names():
             assert runner.validate(cluster=name) == [], name
@@ -86,8 +96,8 @@ def test_validate_shipped_pillar(context, utils):
     assert args[2] == MASTER_ID
     assert kwargs.get("saltenv", "base") == "base"
     # the defaults are every component's real defaults.yaml, the keys the accepted ones
-    clusters, name, defaults, known = utils["pgsalt_model.validate"].call_args.args
-    assert clusters == loaders.shipped_pillar()["pgsalt"]["clusters"]
+    clusters, name, defaults, known = utils["pgsalt_model.plan"].call_args.args
+    assert clusters == pillar["pgsalt"]["clusters"]
     assert name == "second"
     assert defaults == loaders.defaults()
     assert sorted(known) == sorted(loaders.KNOWN_MINIONS)
@@ -95,6 +105,10 @@ def test_validate_shipped_pillar(context, utils):
     expected = sorted(f"salt://{comp}/defaults.yaml" for comp in loaders.COMPONENTS)
     assert sorted(set(urls)) == expected
     assert master.client.destroy.call_count == master.fsclient.call_count
+    # the plan's own CA is checked on the master, where its files are
+    checked = [c.args[0]["tls"]["own_ca"] for c in utils["pgsalt_pki.own_ca_errors"].call_args_list]
+    own_ca = pillar["pgsalt"]["clusters"]["bookworm"]["tls"]["own_ca"]
+    assert dict(own_ca, cluster="bookworm") in checked
 
 
 def test_validate_other_saltenv():
@@ -105,7 +119,7 @@ def test_validate_other_saltenv():
     assert {c.args[1] for c in master.client.cache_file.call_args_list} == {"staging"}
 
 
-def test_validate_broken_pillar_sets_retcode_and_names_keys(context):
+def test_validate_broken_pillar_sets_retcode_and_names_keys(context, utils):
     pillar = loaders.shipped_pillar()
     demo = pillar["pgsalt"]["clusters"]["demo"]
     demo["members"]["pg2"]["roles"] = ["dcs", "db", "balancer", "dancer"]
@@ -122,6 +136,18 @@ def test_validate_broken_pillar_sets_retcode_and_names_keys(context):
     assert "pgsalt:clusters:demo:users:replication:password: shorter than" in text
     assert "pgsalt:clusters:demo:pgbouncer:pool_mode: 'sometimes'" in text
     assert "tiny-secret" not in text
+    # a refused pillar: no file of a CA is read
+    utils["pgsalt_pki.own_ca_errors"].assert_not_called()
+
+
+def test_validate_checks_the_files_of_an_own_ca(context, tmp_path):
+    pillar = shipped_pillar(tmp_path)
+    (tmp_path / "ca.crt").unlink()
+    with Master(pillar).patched():
+        errors = runner.validate(cluster="bookworm")
+    assert context["retcode"] == 1
+    assert errors == [f"pgsalt:clusters:bookworm:tls:own_ca:cert: {tmp_path}/ca.crt is missing "
+                      "or unreadable; expected a CA certificate and its key on the Salt master"]
 
 
 def test_validate_unknown_key_is_found_with_the_real_defaults(context):

@@ -8,6 +8,7 @@ whole round trip from key to installed certificate.
 
 import contextlib
 import datetime
+import re
 import stat
 from unittest.mock import MagicMock, patch
 
@@ -423,3 +424,85 @@ def test_an_excluded_address_such_as_the_vip_changes_nothing(hosts, client):
     ret = issue(hosts, exclude=["10.77.0.250"])
     assert ret["minions"]["pg1"].startswith("current until"), ret
     assert pg1.cert.read_bytes() == before
+
+
+
+# --------------------------------------------------------------------------
+# a CA of the operator's own (tls:own_ca)
+# --------------------------------------------------------------------------
+
+
+def test_own_ca_signs_and_the_master_makes_no_ca(hosts, client, pki, tmp_path):
+    own = loaders.own_ca(tmp_path / "own-ca")
+    ret = issue(hosts, test=True, own_ca_cert=own["cert"], own_ca_key=own["key"])
+    assert ret["minions"] == {h.id: "would issue: missing" for h in hosts}
+    assert not pki.exists()
+
+    ret = issue(hosts, own_ca_cert=own["cert"], own_ca_key=own["key"])
+    assert ret["result"] is True
+    assert ret["minions"] == {h.id: "issued: missing" for h in hosts}
+    ca = load_cert(tmp_path / "own-ca" / "ca.crt")
+    # the own CA has no SubjectKeyIdentifier: the AKI comes from its public key
+    ca_key_id = x509.SubjectKeyIdentifier.from_public_key(ca.public_key()).digest
+    for host in hosts:
+        cert = load_cert(host.cert)
+        cert.verify_directly_issued_by(ca)
+        assert cert.issuer == ca.subject
+        assert ext(cert, x509.AuthorityKeyIdentifier).key_identifier == ca_key_id
+        assert load_cert(host.ca) == ca
+    # the master keeps the record of what it issued, and no CA of its own for demo
+    assert [p.name for p in (pki / "pgsalt" / CLUSTER).iterdir()] == ["issued.jsonl"]
+    assert len(ca_runner.issued(CLUSTER)) == 3
+
+
+def test_load_ca_of_the_operators_own(tmp_path):
+    own = loaders.own_ca(tmp_path)
+    key, cert = pgsalt_pki.load_ca(own["cert"], own["key"])
+    assert cert == load_cert(tmp_path / "ca.crt")
+    assert pgsalt_pki.spki(key.public_key()) == pgsalt_pki.spki(cert.public_key())
+    plan = {"cluster": "second", "tls": {"own_ca": dict(own, cluster="demo")}}
+    assert pgsalt_pki.own_ca_errors(plan) == []
+    assert pgsalt_pki.own_ca_errors({"cluster": "demo", "tls": {"own_ca": None}}) == []
+
+
+def _no_cert(own, tmp_path):
+    (tmp_path / "ca.crt").unlink()
+
+
+def _not_pem(own, tmp_path):
+    (tmp_path / "ca.crt").write_text("not a certificate\n")
+
+
+def _not_a_ca(own, tmp_path):
+    own["cert"] = loaders.own_ca(tmp_path / "host", "pg1", ca=False)["cert"]
+
+
+def _other_key(own, tmp_path):
+    own["key"] = loaders.own_ca(tmp_path / "other")["key"]
+
+
+def _no_key(own, tmp_path):
+    (tmp_path / "ca.key").unlink()
+
+
+@pytest.mark.parametrize(
+    "fault, which, why",
+    [
+        (_no_cert, "cert", "is missing or unreadable"),
+        (_not_pem, "cert", "is not a PEM certificate"),
+        (_not_a_ca, "cert", "is not a CA certificate (basicConstraints)"),
+        (_other_key, "key", "does not match the certificate"),
+        (_no_key, "key", "is missing or unreadable"),
+    ],
+    ids=["no-cert", "not-pem", "not-a-ca", "other-key", "no-key"],
+)
+def test_own_ca_errors_name_the_pillar_key(tmp_path, fault, which, why):
+    own = loaders.own_ca(tmp_path)
+    fault(own, tmp_path)
+    with pytest.raises(CommandExecutionError, match=re.escape(why)):
+        pgsalt_pki.load_ca(own["cert"], own["key"])
+    # a cluster on demo's etcd: the refusal names demo's key, where the CA is set
+    errors = pgsalt_pki.own_ca_errors({"cluster": "second",
+                                       "tls": {"own_ca": dict(own, cluster="demo")}})
+    assert len(errors) == 1
+    assert errors[0].startswith(f"pgsalt:clusters:demo:tls:own_ca:{which}: {own[which]} {why}")

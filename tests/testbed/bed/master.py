@@ -83,9 +83,18 @@ def up():
     raise BedError(f"salt-master did not start; see {LOG}")
 
 
-def down():
-    # The agent gpg starts for the master's key (the import, pillar decryption).
+def _stop_gpg_agent():
+    """The agent gpg starts for the master's key (the import, pillar decryption) must not
+    outlive the bed; gpgconf only asks it to go."""
     run(["gpgconf", "--homedir", str(GPG_KEYDIR), "--kill", "all"], check=False)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and run(
+            ["pgrep", "-f", f"gpg-agent --homedir {GPG_KEYDIR}"], check=False).returncode == 0:
+        time.sleep(0.1)
+
+
+def down():
+    _stop_gpg_agent()
     pid = _pid()
     if not pid:
         return
