@@ -17,6 +17,7 @@ not the one in the file.
           - {address: 127.0.0.1, port: 5432, starttls: postgres}
 """
 
+import os
 import time
 
 __virtualname__ = "pgsalt_tls"
@@ -48,7 +49,16 @@ def serving(name, cert, endpoints, timeout=30):
     Reload service NAME when an endpoint (``{address, port, starttls}``) presents
     another certificate than CERT, and wait until all present CERT's.
     """
+    missing = __utils__["pgsalt_states.unavailable"](
+        name, __salt__, __opts__, "pgsalt_tls.serving", "cryptography")
+    if missing:
+        return missing
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    if not os.path.exists(cert):
+        # A dry run on a bare host: the certificate is issued by the real run only.
+        ret.update(result=None if __opts__["test"] else True,
+                   comment=f"no certificate at {cert} yet: nothing to compare")
+        return ret
     stale, serial = _stale(endpoints, cert)
     if not stale:
         ret["comment"] = f"{name} serves certificate {serial}"

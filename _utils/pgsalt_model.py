@@ -1211,6 +1211,9 @@ def _check_tls(clusters, cluster, path, errors):
             missing = ({"cert", "key"} - set(given)).pop()
             errors.append(f"{here}:own_ca:{missing}: missing; a CA of your own needs its "
                           "cert and its key (paths on the Salt master)")
+        if given and cluster["ca_cluster"] != cluster["name"]:
+            errors.append(f"{here}:own_ca: set, but this cluster's certificates come from the "
+                          f"CA of dcs:cluster {cluster['ca_cluster']}; expected it there")
     pgbouncer, hp = _mapping(cluster.get("pgbouncer")), f"{path}:pgbouncer"
     for key in ("client_tls_sslmode", "server_tls_sslmode"):
         if key in pgbouncer and pgbouncer[key] not in TLS_SSLMODES:

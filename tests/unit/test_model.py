@@ -205,12 +205,14 @@ def test_resolve_ca_cluster_is_the_etcd_owner(clusters, defaults):
 def test_resolve_own_ca_is_the_etcd_owners(clusters, defaults):
     assert model.resolve("demo", clusters, defaults)["own_ca"] is None
     clusters["demo"]["tls"] = {"own_ca": OWN_CA}
-    clusters["second"]["tls"] = {"own_ca": {"cert": "/srv/second/ca.crt",
-                                            "key": "/srv/second/ca.key"}}
     for name in ("demo", "second"):
         assert model.resolve(name, clusters, defaults)["own_ca"] == dict(OWN_CA, cluster="demo")
         plan = model.plan(clusters, name, defaults, [*KNOWN, "pg5"])
         assert plan["tls"]["own_ca"] == dict(OWN_CA, cluster="demo")
+    # Its own setting would not be used: refused (test_refused), and ignored by resolve.
+    clusters["second"]["tls"] = {"own_ca": {"cert": "/srv/second/ca.crt",
+                                            "key": "/srv/second/ca.key"}}
+    assert model.resolve("second", clusters, defaults)["own_ca"] == dict(OWN_CA, cluster="demo")
     clusters["demo"]["tls"] = {}
     assert model.resolve("second", clusters, defaults)["own_ca"] is None
 
@@ -684,6 +686,10 @@ REFUSED = {
     "pgbouncer-sslmode-unknown": (put("demo:pgbouncer:server_tls_sslmode", "verify_full"),
                                   "demo", "pgsalt:clusters:demo:pgbouncer:server_tls_sslmode:",
                                   "no TLS mode"),
+    "own-ca-on-another-clusters-etcd": (put("second:tls:own_ca", {"cert": "/srv/ca.crt",
+                                                                  "key": "/srv/ca.key"}),
+                                        "second", "pgsalt:clusters:second:tls:own_ca:",
+                                        "CA of dcs:cluster demo"),
     "pgbouncer-client-prefer": (put("demo:pgbouncer:client_tls_sslmode", "prefer"), "demo",
                                 "pgsalt:clusters:demo:pgbouncer:client_tls_sslmode:",
                                 "without TLS"),

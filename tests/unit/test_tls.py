@@ -1,4 +1,5 @@
-"""Unit tests of the cluster CA runner (_runners/pgsalt_ca.py) and its host side (pgsalt_tls).
+"""Unit tests of the cluster CA runner (_runners/pgsalt_ca.py) and its host side (pgsalt_tls),
+and of the checks of a CA of the operator's own (pgsalt_pki.load_ca, own_ca_errors).
 
 The crypto is real, in a tmp dir. Only Salt's transport is faked: ``salt.client.LocalClient``
 is replaced by a fake that runs the real ``pgsalt_tls.request``/``install`` functions as each

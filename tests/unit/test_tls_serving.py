@@ -10,6 +10,7 @@ import threading
 from unittest.mock import MagicMock, call, patch
 
 import loaders
+import pgsalt_states
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,7 +24,6 @@ tls_state = loaders.load("pgsalt_tls_state_under_test", "_states/pgsalt_tls.py")
 
 API = {"address": "10.77.0.11", "port": 8008}
 PG = {"port": 5432, "starttls": "postgres"}
-CERT = "/etc/pgsalt/tls/host.crt"
 
 
 @pytest.fixture
@@ -31,7 +31,8 @@ def configure_loader_modules():
     return {
         tls: {"__utils__": loaders.pki_utils()},
         tls_state: {"__salt__": {"pgsalt_tls.serving": MagicMock(), "service.reload": MagicMock()},
-                    "__opts__": {"test": False}},
+                    "__opts__": {"test": False},
+                    "__utils__": {"pgsalt_states.unavailable": pgsalt_states.unavailable}},
     }
 
 
@@ -116,6 +117,14 @@ def test_serving_nothing_when_nothing_answers(tmp_path):
 # --- state: serving ----------------------------------------------------------
 
 
+@pytest.fixture
+def cert(tmp_path):
+    """The certificate file the state compares with (its content is the module's business)."""
+    path = tmp_path / "host.crt"
+    path.write_text("certificate")
+    return str(path)
+
+
 def _found(serving, file="ab"):
     """What pgsalt_tls.serving returns when the endpoint presents serial SERVING."""
     return {"current": serving == file, "serving": serving, "file": file}
@@ -127,42 +136,58 @@ def _serving(*found):
 
 
 @pytest.mark.parametrize("served", ["ab", None], ids=["current", "nothing-answers"])
-def test_state_serving_has_nothing_to_do(served):
+def test_state_serving_has_nothing_to_do(served, cert):
     serving = _serving(_found("ab"), _found(served))
-    ret = tls_state.serving("patroni", CERT, [API, PG])
+    ret = tls_state.serving("patroni", cert, [API, PG])
     assert ret == {"name": "patroni", "result": True, "changes": {},
                    "comment": "patroni serves certificate ab"}
     assert serving.call_args_list == [
-        call(8008, address="10.77.0.11", starttls=None, cert_path=CERT),
-        call(5432, address="127.0.0.1", starttls="postgres", cert_path=CERT)]
+        call(8008, address="10.77.0.11", starttls=None, cert_path=cert),
+        call(5432, address="127.0.0.1", starttls="postgres", cert_path=cert)]
     tls_state.__salt__["service.reload"].assert_not_called()
 
 
-def test_state_serving_test_mode():
+def test_state_serving_test_mode(cert):
     _serving(_found("ab"), _found("aa"))
     with patch.dict(tls_state.__opts__, {"test": True}):
-        ret = tls_state.serving("patroni", CERT, [API, PG])
+        ret = tls_state.serving("patroni", cert, [API, PG])
     assert ret["result"] is None
     assert ret["changes"] == {"old": {"127.0.0.1:5432": "aa"}, "new": {"127.0.0.1:5432": "ab"}}
     tls_state.__salt__["service.reload"].assert_not_called()
 
 
-def test_state_serving_reloads_and_waits_for_the_new_certificate():
+def test_state_serving_reloads_and_waits_for_the_new_certificate(cert):
     # before the reload, once more while it takes effect, then the file's certificate
     serving = _serving(_found("aa"), _found("aa"), _found("ab"))
     with patch.object(tls_state, "_INTERVAL", 0):
-        ret = tls_state.serving("pgbouncer", CERT, [PG])
+        ret = tls_state.serving("pgbouncer", cert, [PG])
     tls_state.__salt__["service.reload"].assert_called_once_with("pgbouncer")
     assert ret["result"] is True and ret["comment"] == "pgbouncer reloaded: serves certificate ab"
     assert ret["changes"] == {"old": {"127.0.0.1:5432": "aa"}, "new": {"127.0.0.1:5432": "ab"}}
     assert serving.call_count == 3
 
 
-def test_state_serving_fails_when_the_reload_does_not_take():
+def test_state_serving_fails_when_the_reload_does_not_take(cert):
     tls_state.__salt__["pgsalt_tls.serving"].return_value = _found("aa")
     with patch.object(tls_state, "_INTERVAL", 0.01):
-        ret = tls_state.serving("pgbouncer", CERT, [PG], timeout=0.05)
+        ret = tls_state.serving("pgbouncer", cert, [PG], timeout=0.05)
     tls_state.__salt__["service.reload"].assert_called_once_with("pgbouncer")
     assert ret["result"] is False
     assert ret["comment"] == ("pgbouncer was reloaded but still serves another certificate "
                               "than ab at 127.0.0.1:5432 after 0.05s")
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_state_serving_without_a_certificate_file_yet(tmp_path, test):
+    with patch.dict(tls_state.__opts__, {"test": test}):
+        ret = tls_state.serving("patroni", str(tmp_path / "none.crt"), [API])
+    assert ret["result"] is (None if test else True)
+    assert ret["comment"].endswith("yet: nothing to compare")
+    tls_state.__salt__["pgsalt_tls.serving"].assert_not_called()
+
+
+def test_state_serving_before_the_module_loads_predicts_in_test_mode(cert):
+    with patch.dict(tls_state.__salt__, clear=True), \
+            patch.dict(tls_state.__opts__, {"test": True}):
+        ret = tls_state.serving("patroni", cert, [API])
+    assert ret["result"] is None and "cryptography" in ret["comment"]
