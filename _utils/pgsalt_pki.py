@@ -125,6 +125,14 @@ def spki(public_key):
     )
 
 
+class CAFileError(CommandExecutionError):
+    """A file of an own CA that is wrong; ``which`` says whether the cert or the key."""
+
+    def __init__(self, which, message):
+        super().__init__(message)
+        self.which = which
+
+
 def load_ca(cert_path, key_path):
     """A CA of the operator's own as (key, certificate), from files on the master.
 
@@ -133,22 +141,25 @@ def load_ca(cert_path, key_path):
     """
     data = read(cert_path)
     if data is None:
-        raise CommandExecutionError(f"{cert_path} is missing or unreadable")
+        raise CAFileError("cert", f"{cert_path} is missing or unreadable")
     try:
         cert = x509.load_pem_x509_certificate(data)
     except ValueError as exc:
-        raise CommandExecutionError(f"{cert_path} is not a PEM certificate") from exc
+        raise CAFileError("cert", f"{cert_path} is not a PEM certificate") from exc
     try:
         is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         is_ca = False
     if not is_ca:
-        raise CommandExecutionError(f"{cert_path} is not a CA certificate (basicConstraints)")
-    key = load_key(key_path)
+        raise CAFileError("cert", f"{cert_path} is not a CA certificate (basicConstraints)")
+    try:
+        key = load_key(key_path)
+    except CommandExecutionError as exc:
+        raise CAFileError("key", str(exc)) from exc
     if key is None:
-        raise CommandExecutionError(f"{key_path} is missing or unreadable")
+        raise CAFileError("key", f"{key_path} is missing or unreadable")
     if spki(key.public_key()) != spki(cert.public_key()):
-        raise CommandExecutionError(f"{key_path} does not match the certificate {cert_path}")
+        raise CAFileError("key", f"{key_path} does not match the certificate {cert_path}")
     return key, cert
 
 
@@ -161,8 +172,7 @@ def own_ca_errors(plan):
     here = f"pgsalt:clusters:{own['cluster']}:tls:own_ca"
     try:
         load_ca(own["cert"], own["key"])
-    except CommandExecutionError as exc:
-        which = "key" if str(exc).startswith(own["key"]) else "cert"
-        return [f"{here}:{which}: {exc}; expected a CA certificate and its key on the Salt "
+    except CAFileError as exc:
+        return [f"{here}:{exc.which}: {exc}; expected a CA certificate and its key on the Salt "
                 "master"]
     return []
