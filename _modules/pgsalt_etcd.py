@@ -21,6 +21,7 @@ client URLs.
 
 import logging
 import os
+import shutil
 from urllib.parse import urlsplit
 
 import salt.utils.yaml
@@ -51,6 +52,7 @@ __virtualname__ = "pgsalt_etcd"
 
 DEFAULT_ENDPOINTS = ["http://127.0.0.1:2379"]
 ETCD_ENVIRONMENT = "/etc/default/etcd"
+DEFAULT_DATA_DIR = "/var/lib/etcd/default"
 PATRONI_CONFIG = "/etc/patroni/config.yml"
 # The host's etcd's variables, and Patroni's etcd3 keys, for ca_cert, cert_cert, cert_key.
 ETCD_TLS_VARIABLES = ("ETCD_TRUSTED_CA_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE")
@@ -232,6 +234,25 @@ def _list_members(client):
     return _call("member list", lambda: [_as_dict(m) for m in client.members])
 
 
+def _environment():
+    """
+    The variables of this host's etcd (``/etc/default/etcd``); None when it has none.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _environment()  # {'ETCD_DATA_DIR': '/var/lib/etcd/default', ...}
+    """
+    try:
+        with open(ETCD_ENVIRONMENT, encoding="utf-8") as env:
+            return {key.strip(): value.strip().strip('"') for key, value in
+                    (line.split("=", 1) for line in env
+                     if "=" in line and not line.lstrip().startswith("#"))}
+    except OSError:
+        return None
+
+
 def _local_tls():
     """
     The (ca_cert, cert_cert, cert_key) this host's etcd or Patroni uses; Nones without.
@@ -242,13 +263,9 @@ def _local_tls():
 
         _local_tls()  # ('/etc/pgsalt/tls/ca.crt', '/etc/pgsalt/tls/host.crt', ...)
     """
-    try:
-        with open(ETCD_ENVIRONMENT, encoding="utf-8") as env:
-            found = dict(line.strip().split("=", 1) for line in env if "=" in line
-                         and not line.lstrip().startswith("#"))
-        return tuple(found.get(key, "").strip('"') or None for key in ETCD_TLS_VARIABLES)
-    except OSError:
-        pass
+    found = _environment()
+    if found is not None:
+        return tuple(found.get(key) or None for key in ETCD_TLS_VARIABLES)
     try:
         with open(PATRONI_CONFIG, encoding="utf-8") as config:
             etcd = (salt.utils.yaml.safe_load(config) or {}).get("etcd3") or {}
@@ -571,3 +588,27 @@ def delete_prefix(prefix, endpoints=None, ca_cert=None, cert_cert=None, cert_key
     with _client(endpoints, **_tls(ca_cert, cert_cert, cert_key, timeout)) as client:
         response = _call("delete keys", client.delete_prefix, prefix)
     return int(response.deleted)
+
+
+def discard_data(service="etcd"):
+    """
+    Remove this host's etcd member data (``ETCD_DATA_DIR/member``), so that the next
+    ``state.apply etcd`` replaces the member: orch.heal's repair for a member whose data
+    was lost or corrupted, with the other members holding quorum. Refused while SERVICE
+    runs. Returns ``{"removed": path}`` (path None when there was nothing to remove).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg3 pgsalt_etcd.discard_data
+    """
+    if __salt__["service.status"](service):
+        raise CommandExecutionError(f"{service} is running: stop it before discarding its data")
+    data_dir = (_environment() or {}).get("ETCD_DATA_DIR") or DEFAULT_DATA_DIR
+    path = os.path.join(data_dir, "member")
+    if not os.path.isdir(path):
+        return {"removed": None}
+    shutil.rmtree(path)
+    log.warning("discarded the etcd member data in %s", path)
+    return {"removed": path}

@@ -1,9 +1,11 @@
 """Self-healing, run by the Salt master when the reactor starts orch.heal or orch.enroll.
 
 A repair is the smallest safe one: start a stopped service, reinitialise a replica whose
-PostgreSQL cannot run, or re-apply a host's states when its config drifted and pillar
-allows it. One repair of a cluster runs at a time (a lock file), a host that keeps failing
-is left alone for a while (a history file), and the leader's data is never touched.
+PostgreSQL cannot run, replace the etcd member of a host whose etcd cannot start while the
+other members hold quorum, or re-apply a host's states when its config drifted and pillar
+allows it. When a repair does not take, the next larger one follows in the same run. One
+repair of a cluster runs at a time (a lock file), a host that keeps failing is left alone
+for a while (a history file), and the leader's data is never touched.
 
 Functions take ``remote`` (a ``pgsalt_ops.Remote``), ``topology`` (``pgsalt_ops.topology``)
 and ``fire(tag, data)`` for events under ``pgsalt/heal/``.
@@ -107,10 +109,31 @@ def _settled_member(remote, topology, plan, minion, timeout, clock, sleep):
         sleep(2)
 
 
+def _etcd_health(remote, plan, minion):
+    """etcd's health (``pgsalt_etcd.health``) as the first other member of PLAN that answers
+    sees it, over every member's client URL; None when none answers."""
+    for host in [h for h in plan["dcs"] if h != minion]:
+        try:
+            return remote.one(host, "pgsalt_etcd.health", step="etcd health")
+        except CommandExecutionError:
+            continue
+    return None
+
+
+def _quorum_without(health, minion):
+    """True when the etcd members other than MINION are healthy enough to keep quorum
+    without it."""
+    if not health:
+        return False
+    others = health["members"] - len(set(health["unhealthy"]) | {minion})
+    return others >= health["members"] // 2 + 1
+
+
 def diagnose(remote, topology, plan, minion, settle=120, clock=time.monotonic,
              sleep=time.sleep):
     """What is wrong on MINION: ``{inactive: [units], missing: [units not installed],
-    member: {...}|None, leader}``."""
+    member: {...}|None, leader}``, and ``etcd: {unit, quorum_without}`` when its etcd is
+    down."""
     status = {unit: bool(remote.one(minion, "service.status", unit, step=f"status of {unit}"))
               for unit in units(plan, minion)}
     missing = [unit for unit, up in status.items()
@@ -122,15 +145,26 @@ def diagnose(remote, topology, plan, minion, settle=120, clock=time.monotonic,
                                              sleep)
         except CommandExecutionError:
             member = leader = None
-    return {"inactive": [unit for unit, up in status.items() if not up and unit not in missing],
-            "missing": missing, "member": member, "leader": leader}
+    facts = {"inactive": [unit for unit, up in status.items() if not up and unit not in missing],
+             "missing": missing, "member": member, "leader": leader}
+    etcd = plan.get("etcd_service") or "etcd"
+    if etcd in facts["inactive"]:
+        facts["etcd"] = {"unit": etcd, "quorum_without": _quorum_without(
+            _etcd_health(remote, plan, minion), minion)}
+    return facts
 
 
-def repairs(facts, minion, drift=None, drift_repair=False):
+def repairs(facts, minion, drift=None, drift_repair=False, tried=()):
     """The smallest safe repairs for FACTS, as ``[(action, target)]``: ``start`` a unit,
-    ``reinit`` the replica, ``apply`` the host's states."""
+    ``reinit`` the replica, ``apply`` the host's states; after TRIED repairs, the next
+    larger one: ``replace`` the etcd member that a start did not bring back, when the other
+    members keep quorum without it."""
     if facts["inactive"]:
-        return [("start", unit) for unit in facts["inactive"]]
+        todo = [("start", unit) for unit in facts["inactive"] if ("start", unit) not in tried]
+        etcd = facts.get("etcd")
+        if etcd and ("start", etcd["unit"]) in tried and etcd["quorum_without"]:
+            todo.append(("replace", etcd["unit"]))
+        return todo
     member, leader = facts["member"], facts["leader"]
     if (member and leader and leader != minion and member["role"] not in PRIMARY_ROLES
             and member["state"] in BROKEN):
@@ -157,14 +191,27 @@ def _await(check, timeout, clock, sleep, what):
         sleep(1)
 
 
-def act(remote, minion, action, target, clock=time.monotonic, sleep=time.sleep):
-    """Carry out one repair and wait until it took."""
+def act(remote, plan, minion, action, target, clock=time.monotonic, sleep=time.sleep):
+    """Carry out one repair and wait until it took. A unit that does not start is left to
+    the next diagnosis, which may choose a larger repair."""
     if action == "start":
-        remote.one(minion, "service.start", target, step=f"start {target}")
-        _await(lambda: remote.one(minion, "service.status", target), 30, clock, sleep,
-               f"{minion}: {target} running")
+        try:
+            remote.one(minion, "service.start", target, step=f"start {target}")
+            _await(lambda: remote.one(minion, "service.status", target), 30, clock, sleep,
+                   f"{minion}: {target} running")
+        except CommandExecutionError:
+            return
         if target == "patroni":
             _ready(remote, minion, 180)
+    elif action == "replace":
+        # The member's data is lost or corrupt (etcd panics at start): the others hold the
+        # data, so the host joins again as a new member (state etcd replaces the entry).
+        remote.one(minion, "service.stop", target, step=f"stop {target}")
+        remote.one(minion, "pgsalt_etcd.discard_data", service=target,
+                   step="discard the member's data")
+        _highstate(remote, [minion], "replace the etcd member", mods="etcd", wait=300)
+        _await(lambda: (_etcd_health(remote, plan, minion) or {}).get("healthy"), 120, clock,
+               sleep, f"{minion}: etcd member replaced and healthy")
     elif action == "reinit":
         remote.one(minion, "pgsalt_patroni.reinit", step="reinitialise the replica", force=True)
         _ready(remote, minion, 600)
@@ -236,16 +283,19 @@ def _heal_locked(remote, topology, plan, minion, drift, report, cachedir, clock,
     if refusal:
         report.update(outcome="skipped", comment=refusal)
         return
-    ok = False
+    ok, tried = False, []
     try:
-        for action, target in todo:
-            act(remote, minion, action, target, clock, sleep)
-            report["actions"].append(f"{action} {target}")
-        after = diagnose(remote, topology, plan, minion, clock=clock, sleep=sleep)
-        ok = not repairs(after, minion)
+        while todo:
+            for action, target in todo:
+                act(remote, plan, minion, action, target, clock, sleep)
+                tried.append((action, target))
+                report["actions"].append(f"{action} {target}")
+            facts = diagnose(remote, topology, plan, minion, clock=clock, sleep=sleep)
+            todo = [r for r in repairs(facts, minion, tried=tried) if r not in tried]
+        ok = not repairs(facts, minion)
         report.update(outcome="repaired" if ok else "failed",
                       comment=", ".join(report["actions"]) + ("" if ok else
-                                                              f"; still wrong: {after}"))
+                                                              f"; still wrong: {facts}"))
     finally:
         history.record(minion, wall(), ok, settings["window"])
 
@@ -256,10 +306,12 @@ def _would_change(states):
         for st in states.values())
 
 
-def _highstate(remote, hosts, step, test=False, wait=900):
-    """state.highstate on HOSTS at once: {host: states}; a failed state raises, naming it."""
-    out = remote.cmd(list(hosts), "state.highstate", kwarg={"test": test}, tgt_type="list",
-                     timeout=wait) or {}
+def _highstate(remote, hosts, step, test=False, wait=900, mods=None):
+    """state.highstate (state.apply MODS with MODS) on HOSTS at once: {host: states}; a
+    failed state raises, naming it."""
+    fun, extra = ("state.apply", {"arg": [mods]}) if mods else ("state.highstate", {})
+    out = remote.cmd(list(hosts), fun, kwarg={"test": test}, tgt_type="list", timeout=wait,
+                     **extra) or {}
     found = {}
     for host in hosts:
         states = (out.get(host) or {}).get("ret")

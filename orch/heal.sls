@@ -1,9 +1,10 @@
 {#- orch.heal: the smallest safe repair on one member, started by the reactor.
     salt-run state.orchestrate orch.heal pillar='{"minion": "pg2"}' [test=True]
     It waits for any other repair of the cluster (one at a time), diagnoses the host
-    (its units, its Patroni member), repairs (start a unit, reinitialise a replica whose
-    PostgreSQL cannot run, re-apply the states for drift when heal:drift:repair is on),
-    checks again, and reports as the event pgsalt/heal/CLUSTER/MINION/OUTCOME. #}
+    (its units, its Patroni member, its etcd member), repairs (start a unit, reinitialise a
+    replica whose PostgreSQL cannot run, replace an etcd member that cannot start while the
+    others hold quorum, re-apply the states for drift when heal:drift:repair is on), checks
+    again and escalates when a repair did not take, and reports as the event pgsalt/heal/CLUSTER/MINION/OUTCOME. #}
 {%- from 'orch/plan.jinja' import plan, refused, cluster_name with context %}
 {%- set minion = pillar.get('minion') %}
 {%- if not cluster_name %}

@@ -44,6 +44,11 @@ def bench_heal(rows):
         rows.append(_row("A replica's data directory emptied: a new copy, streaming (Patroni "
                          "re-clones it itself)", _repeated(bed, h.removed_data_directory),
                          "<= 60 s", "rm -rf DATA_DIR/*"))
+        rows.append(_row("An etcd member that lost its data (etcd panics at start): a start "
+                         "tried, then the member replaced, 3 healthy members",
+                         _repeated(bed, h.lost_etcd_data), "<= 60 s",
+                         "systemctl stop etcd; rm -rf ETCD_DATA_DIR/member; systemctl start "
+                         "etcd"))
         result = h.rebuilt_host(bed, h.a_replica(bed))
         rows.append(_row("A rebuilt host (wiped, same minion id; dcs, db and balancer): "
                          f"enrolled, etcd member replaced, streaming (orch.enroll took "

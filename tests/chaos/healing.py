@@ -14,6 +14,7 @@ from checks import assert_one_leader_and_streaming_replicas
 DB = ["pg1", "pg2", "pg3"]
 MEMBERS = "pg[1-4]"
 DATA_DIR = "/var/lib/postgresql/17/demo"
+ETCD_DATA_DIR = "/var/lib/etcd/default"
 
 
 def _override(bed, demo):
@@ -97,6 +98,15 @@ def removed_data_directory(bed, host):
              lambda: _postmaster_start(bed, host, check=False) not in ("", started)
              and assert_one_leader_and_streaming_replicas(bed, DB), timeout=300, interval=2)
     return {"mttr": round(time.monotonic() - start, 1), "event": None}
+
+
+def lost_etcd_data(bed, host):
+    """The etcd member's data gone while the host stays up: etcd panics at every start
+    ("tocommit out of range"), so a start does not help and the member is replaced."""
+    return _timed(bed, lambda: bed.sh(host, "sh", "-c", "systemctl stop etcd && rm -rf "
+                                      f"{ETCD_DATA_DIR}/member && systemctl start --no-block "
+                                      "etcd"),
+                  outcome(host, "repaired", action="replace etcd"))
 
 
 def _postmaster_start(bed, host, check=True):

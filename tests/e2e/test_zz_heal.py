@@ -96,8 +96,7 @@ def test_drift_is_reported_then_repaired_when_pillar_allows(bed, demo):
 def test_a_rebuilt_host_rejoins_etcd_and_patroni_by_itself(bed, demo):
     with h.healing(bed):
         host = h.a_replica(bed)
-        before = bed.salt("pg2" if host != "pg2" else "pg1", "pgsalt_etcd.members")
-        old_id = next(m["id"] for m in next(iter(before.values())) if m["name"] == host)
+        old_id = _etcd_id(bed, host)
         result = h.rebuilt_host(bed, host)
         _print("rebuilt host", result)
         assert result["event"]["outcome"] == "enrolled", result
@@ -106,6 +105,25 @@ def test_a_rebuilt_host_rejoins_etcd_and_patroni_by_itself(bed, demo):
         assert len(members) == 3 and all(m["name"] for m in members), members
         assert next(m["id"] for m in members if m["name"] == host) != old_id
         assert bed.salt(host, "pgsalt_etcd.health")[host]["healthy"] is True
+
+
+def test_an_etcd_member_that_lost_its_data_is_replaced(bed, demo):
+    with h.healing(bed):
+        host = h.a_replica(bed)
+        old_id = _etcd_id(bed, host)
+        result = h.lost_etcd_data(bed, host)
+        _print("lost etcd data", result)
+        assert result["event"]["actions"] == ["start etcd", "replace etcd"], result
+        health = bed.salt(host, "pgsalt_etcd.health")[host]
+        assert health["healthy"] is True and health["members"] == 3, health
+        assert _etcd_id(bed, host) != old_id
+        assert_one_leader_and_streaming_replicas(bed, DB)
+
+
+def _etcd_id(bed, host):
+    other = "pg1" if host != "pg1" else "pg2"
+    return next(m["id"] for m in bed.salt(other, "pgsalt_etcd.members")[other]
+                if m["name"] == host)
 
 
 def test_a_new_host_in_pillar_joins_by_itself(bed, demo):

@@ -144,8 +144,8 @@ def configure_loader_modules():
         f"pgsalt_etcd.{fn}": getattr(etcd_mod, fn)
         for fn in ("reachable", "members", "member", "add", "remove", "health", "leader")
     }
-    return {etcd_mod: {"__opts__": {}}, etcd_state: {"__salt__": salt, "__opts__": {"test": False},
-                                    "__utils__": UTILS}}
+    return {etcd_mod: {"__opts__": {}, "__salt__": {}},
+            etcd_state: {"__salt__": salt, "__opts__": {"test": False}, "__utils__": UTILS}}
 
 
 @pytest.fixture(autouse=True)
@@ -283,6 +283,24 @@ def test_local_tls_without_an_etcd_environment_reads_patroni_config(local_files,
     if config is not None:
         (local_files / "config.yml").write_text(config)
     assert etcd_mod._local_tls() == expected
+
+
+def test_discard_data_removes_the_member_directory_of_a_stopped_etcd(local_files):
+    data = local_files / "data"
+    (data / "member" / "wal").mkdir(parents=True)
+    (local_files / "etcd").write_text(f'ETCD_DATA_DIR="{data}"\n')
+    status = MagicMock(return_value=True)
+    with patch.dict(etcd_mod.__salt__, {"service.status": status}, clear=True), \
+            patch.object(etcd_mod, "log") as log:
+        with pytest.raises(CommandExecutionError, match="etcd is running: stop it"):
+            etcd_mod.discard_data()
+        assert (data / "member").is_dir()
+        status.return_value = False
+        assert etcd_mod.discard_data() == {"removed": str(data / "member")}
+        assert data.is_dir() and not (data / "member").exists()
+        assert etcd_mod.discard_data() == {"removed": None}
+    status.assert_called_with("etcd")
+    log.warning.assert_called_once()  # a removal is in the minion's log
 
 
 def test_tls_uses_the_local_files_only_when_none_is_given():

@@ -30,7 +30,8 @@ DEFAULTS = loaders.defaults()
 PLAN = model.plan(CLUSTERS, "demo", DEFAULTS)
 CLEAN = {"file_|-motd_|-/etc/motd_|-managed": {"__id__": "motd", "result": True,
                                                "changes": {}, "comment": "unchanged"}}
-CHANGING = ("service.start", "pgsalt_patroni.reinit", "state.highstate")
+CHANGING = ("service.start", "service.stop", "pgsalt_etcd.discard_data", "state.apply",
+            "pgsalt_patroni.reinit", "state.highstate")
 
 
 def published(*modules):
@@ -64,6 +65,7 @@ class FakeHosts:
         self.busy = 0              # saltutil.is_running finds a state run this many times
         self.reinit_fixes = True
         self.uninstalled = {}      # host: units whose package is not installed yet
+        self.etcd_lost = set()     # hosts whose etcd member lost its data: etcd cannot start
         self.calls = []            # (targets, fun, args, kwargs), one per saltutil.cmd call
 
     def __call__(self, tgt, fun, arg=(), kwarg=None, tgt_type="glob", timeout=None):
@@ -80,7 +82,8 @@ class FakeHosts:
                 out[host] = {"ret": f"ERROR: {self.failing[(host, fun)]}", "retcode": 1}
                 continue
             handler = getattr(self, "_" + fun.replace(".", "_"))
-            out[host] = {"ret": handler(host, *arg, **kwarg), "retcode": 0}
+            ret = handler(host, *arg, **kwarg)
+            out[host] = {"ret": ret, "retcode": int(fun == "service.start" and ret is False)}
         return out
 
     def _test_ping(self, host):
@@ -93,8 +96,29 @@ class FakeHosts:
         return unit not in self.uninstalled.get(host, ())
 
     def _service_start(self, host, unit):
+        if unit == "etcd" and host in self.etcd_lost:
+            return False  # its start job failed: systemctl exits 1, Salt reports retcode 1
         self.units[host].add(unit)
         return True
+
+    def _service_stop(self, host, unit):
+        self.units[host].discard(unit)
+        return True
+
+    def _pgsalt_etcd_health(self, host):
+        down = [h for h in PLAN["dcs"] if "etcd" not in self.units[h]]
+        return {"healthy": not down, "members": len(PLAN["dcs"]), "leader": "pg1",
+                "unhealthy": down}
+
+    def _pgsalt_etcd_discard_data(self, host, service="etcd"):
+        assert service not in self.units[host], "discarded under a running etcd"
+        self.etcd_lost.discard(host)
+        return {"removed": "/var/lib/etcd/default/member"}
+
+    def _state_apply(self, host, mods, test=False):
+        assert mods == "etcd" and not test
+        self._service_start(host, "etcd")
+        return copy.deepcopy(CLEAN)
 
     def _saltutil_is_running(self, host, fun):
         self.busy -= 1
@@ -228,6 +252,7 @@ def test_stopped_units_are_started_in_start_order(fake, clock):
     fake.units["pg2"] -= {"keepalived", "etcd", "pgbouncer"}
     facts = diagnose(fake, clock)
     assert facts["inactive"] == ["etcd", "pgbouncer", "keepalived"]
+    assert facts["etcd"] == {"unit": "etcd", "quorum_without": True}
     assert facts["member"]["state"] == "streaming" and facts["leader"] == "pg1"
     assert heal.repairs(facts, "pg2") == [("start", "etcd"), ("start", "pgbouncer"),
                                           ("start", "keepalived")]
@@ -276,6 +301,27 @@ def test_repairs(found, drift, expected):
     assert heal.repairs(found, "pg2", *drift) == expected
 
 
+@pytest.mark.parametrize(("health", "expected"), [
+    ({"members": 3, "unhealthy": ["pg2"]}, True),
+    ({"members": 3, "unhealthy": []}, True),
+    ({"members": 3, "unhealthy": ["pg2", "pg3"]}, False),
+    ({"members": 3, "unhealthy": ["pg3"]}, False),  # pg2 itself does not count
+    ({"members": 5, "unhealthy": ["pg2", "pg5"]}, True),
+    (None, False),  # no other member answered
+])
+def test_an_etcd_member_is_replaceable_only_while_the_others_keep_quorum(health, expected):
+    assert heal._quorum_without(health, "pg2") is expected
+
+
+def test_the_etcd_member_is_replaced_only_after_a_start_did_not_take():
+    found = dict(facts(state="streaming", inactive=["etcd"]),
+                 etcd={"unit": "etcd", "quorum_without": True})
+    assert heal.repairs(found, "pg2") == [("start", "etcd")]
+    assert heal.repairs(found, "pg2", tried=[("start", "etcd")]) == [("replace", "etcd")]
+    found["etcd"]["quorum_without"] = False
+    assert heal.repairs(found, "pg2", tried=[("start", "etcd")]) == []
+
+
 # --- heal, end to end ---
 
 
@@ -301,6 +347,33 @@ def test_heal_repairs_checks_and_reports(fake, tmp_path, clock, fault, action, c
     assert funs.index("pgsalt_patroni.wait_ready") > funs.index(call[0])  # it took
     assert fired == [("pgsalt/heal/demo/pg2/repaired", report)]
     assert heal.History(str(tmp_path), "demo").data["pg2"]["failures"] == 0
+
+
+def test_an_etcd_member_that_lost_its_data_is_replaced(fake, tmp_path, clock):
+    fake.units["pg2"].discard("etcd")
+    fake.etcd_lost.add("pg2")
+    report, fired = run_heal(fake, tmp_path, clock)
+    assert report["outcome"] == "repaired", report["comment"]
+    assert report["actions"] == ["start etcd", "replace etcd"]
+    assert [(fun, args) for _, fun, args, _ in fake.calls if fun in CHANGING] == [
+        ("service.start", ("etcd",)), ("service.stop", ("etcd",)),
+        ("pgsalt_etcd.discard_data", ()), ("state.apply", ("etcd",))]
+    assert fired == [("pgsalt/heal/demo/pg2/repaired", report)]
+
+
+@pytest.mark.parametrize("why", ["another member is down", "no other member answers"])
+def test_an_etcd_member_is_not_replaced_without_quorum_elsewhere(fake, tmp_path, clock, why):
+    fake.units["pg2"].discard("etcd")
+    fake.etcd_lost.add("pg2")
+    if why == "another member is down":
+        fake.units["pg3"].discard("etcd")
+    else:
+        for host in ("pg1", "pg3"):
+            fake.failing[(host, "pgsalt_etcd.health")] = "no etcd endpoint answered"
+    report, _ = run_heal(fake, tmp_path, clock)
+    assert report["outcome"] == "failed" and report["actions"] == ["start etcd"]
+    assert "'quorum_without': False" in report["comment"]
+    assert [fun for _, fun, _, _ in fake.calls if fun in CHANGING] == ["service.start"]
 
 
 def test_heal_of_a_healthy_host_changes_nothing(fake, tmp_path, clock):
