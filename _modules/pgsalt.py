@@ -155,7 +155,11 @@ def patroni_config(c, restore=None):
     tls = service_tls(c)
     net = "hostssl" if tls else "host"
     repl, rewind = users["replication"]["name"], users["rewind"]["name"]
-    hba = ["local all postgres peer map=pgsalt", "local all all scram-sha-256",
+    hba = ["local all postgres peer map=pgsalt"]
+    if c.get("monitor_members"):
+        # postgres_exporter logs in over the socket as the OS user prometheus (pg_monitor).
+        hba += ["local postgres prometheus peer"]
+    hba += ["local all all scram-sha-256",
            # Patroni asks its own server for the timeline over a replication connection to
            # localhost; without it an old primary cannot decide to rewind and stays diverged.
            f"host replication {repl} 127.0.0.1/32 scram-sha-256"]
@@ -286,6 +290,10 @@ def etcd_environment(c):
         ("ETCD_ELECTION_TIMEOUT", str(e["election_timeout"])),
         ("ETCD_ENABLE_V2", "false"),
     ]
+    if c.get("monitor_members"):
+        # /metrics and /health only, in plain HTTP: Prometheus needs no client certificate.
+        variables.append(("ETCD_LISTEN_METRICS_URLS",
+                          f"http://{addr}:{c['monitoring']['ports']['etcd']}"))
     if tls:
         # Clients and peers alike present a certificate from the cluster CA.
         for side in ("", "PEER_"):
@@ -513,7 +521,7 @@ def keepalived_config(c):
     local HAProxy stops answering and tells the Salt master of every state change.
 
     Every host starts as BACKUP and the election decides; priorities are pillar's
-    ``vip:priority`` or 200, 199, ... for the balancers in id order. The validator checks
+    ``vip:priority`` or 254, 253, ... for the balancers in id order. The validator checks
     the VIP against pillar's addresses; this checks it against the mine's as well.
 
     CLI Example:
@@ -533,7 +541,9 @@ def keepalived_config(c):
         raise CommandExecutionError(
             f"pgsalt:clusters:{c['name']}:vip:address: {vip['address']} is the address of "
             f"member {taken[0]}; expected an address no host has")
-    priority = {m: 200 - index for index, m in enumerate(balancers)}
+    # Near 255: a backup's skew time, (256 - priority) / 256 of an advert, adds ~0.01 s to
+    # the 3 missed adverts after which it takes the VIP of a dead holder (0.2 s at 200).
+    priority = {m: 254 - index for index, m in enumerate(balancers)}
     priority.update(vip["priority"])
     scripts = {"check": f"{KEEPALIVED_DIR}/pgsalt-check-haproxy",
                "notify": f"{KEEPALIVED_DIR}/pgsalt-notify"}

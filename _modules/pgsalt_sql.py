@@ -574,6 +574,45 @@ def role_alter(
     return _role_statement("ALTER", name, password, attrs, _conn_args(host, port, user, dbname))
 
 
+def role_member_of(name, group, host=DEFAULT_HOST, port=DEFAULT_PORT, user=DEFAULT_USER,
+                   dbname=DEFAULT_DBNAME):
+    """
+    True when role NAME is a member of role GROUP (directly or through another role);
+    None when either role does not exist.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_sql.role_member_of prometheus pg_monitor
+    """
+    rows = _fetch(
+        "role membership lookup",
+        "SELECT pg_has_role(m.oid, g.oid, 'MEMBER') AS member FROM pg_catalog.pg_roles m,"
+        " pg_catalog.pg_roles g WHERE m.rolname = %s AND g.rolname = %s",
+        [name, group],
+        _conn_args(host, port, user, dbname),
+    )
+    return rows[0]["member"] if rows else None
+
+
+def role_grant(name, group, host=DEFAULT_HOST, port=DEFAULT_PORT, user=DEFAULT_USER,
+               dbname=DEFAULT_DBNAME):
+    """
+    GRANT role GROUP to role NAME; True when done.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_sql.role_grant prometheus pg_monitor
+    """
+    statement = sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name))
+    with _connect(**_conn_args(host, port, user, dbname)) as conn:
+        _run(conn, f"GRANT {group} TO {name}", statement)
+    return True
+
+
 # --- databases and extensions -------------------------------------------------
 
 

@@ -14,7 +14,7 @@ __virtualname__ = "pgsalt_upgrade"
 
 # The defaults pgsalt.cluster() needs, as salt/pgsalt/map.jinja imports them.
 COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest",
-              "keepalived")
+              "keepalived", "monitoring")
 
 
 def __virtual__():

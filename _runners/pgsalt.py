@@ -6,7 +6,7 @@ import salt.pillar
 import salt.utils.yaml
 
 COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest",
-              "keepalived")
+              "keepalived", "monitoring")
 
 
 def _defaults(saltenv):

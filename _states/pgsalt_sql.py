@@ -334,6 +334,46 @@ def database_present(
     return ret
 
 
+def role_member(name, group, db_host=None, db_port=None, db_user=None):
+    """
+    Make sure role NAME is a member of role GROUP (e.g. ``pg_monitor``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 state.single pgsalt_sql.role_member prometheus group=pg_monitor
+    """
+    ret, conn = _begin(name, db_host, db_port, db_user)
+    if conn is None:
+        return ret
+    try:
+        current = __salt__["pgsalt_sql.role_member_of"](name, group, **conn)
+    except CommandExecutionError as exc:
+        return _fail(ret, exc)
+    if current:
+        ret["comment"] = f"role {name} is a member of {group}"
+        return ret
+    if current is None and not __opts__["test"]:
+        ret.update(result=False, comment=f"role {name} or {group} does not exist")
+        return ret
+    changes = {"old": {"member_of": None}, "new": {"member_of": group}}
+    if __opts__["test"]:
+        ret.update(result=None, changes=changes,
+                   comment=f"role {name} would be made a member of {group}")
+        return ret
+    try:
+        __salt__["pgsalt_sql.role_grant"](name, group, **conn)
+        after = __salt__["pgsalt_sql.role_member_of"](name, group, **conn)
+    except CommandExecutionError as exc:
+        return _fail(ret, exc)
+    if not after:
+        ret.update(result=False, comment=f"role {name} is still not a member of {group}")
+        return ret
+    ret.update(changes=changes, comment=f"role {name} made a member of {group}")
+    return ret
+
+
 def extension_present(name, dbname, db_host=None, db_port=None, db_user=None):
     """
     Make sure extension ``name`` is installed in database ``dbname``.

@@ -23,6 +23,8 @@ PRIMARY_ROLES = ("leader", "primary", "master", "standby_leader")
 # PostgreSQL is down on a replica while Patroni runs: a restart did not help, so Patroni
 # needs a fresh copy from the leader.
 BROKEN = ("start failed", "crashed", "stopped")
+# Repairs that follow a smaller one that did not take, in the same run.
+ESCALATIONS = ("replace",)
 # Patroni is on its way somewhere: look again before deciding anything.
 TRANSIENT = ("starting", "stopping", "restarting", "creating replica", "restarting after failure",
              "initializing new cluster", "running custom bootstrap script", "bootstrapping")
@@ -197,7 +199,13 @@ def act(remote, plan, minion, action, target, clock=time.monotonic, sleep=time.s
     if action == "start":
         try:
             remote.one(minion, "service.start", target, step=f"start {target}")
-            _await(lambda: remote.one(minion, "service.status", target), 30, clock, sleep,
+            wait = 30
+        except CommandExecutionError:
+            # The start job failed, or a stop job still running cancelled it: the unit
+            # may come up anyway, briefly.
+            wait = 5
+        try:
+            _await(lambda: remote.one(minion, "service.status", target), wait, clock, sleep,
                    f"{minion}: {target} running")
         except CommandExecutionError:
             return
@@ -291,7 +299,9 @@ def _heal_locked(remote, topology, plan, minion, drift, report, cachedir, clock,
                 tried.append((action, target))
                 report["actions"].append(f"{action} {target}")
             facts = diagnose(remote, topology, plan, minion, clock=clock, sleep=sleep)
-            todo = [r for r in repairs(facts, minion, tried=tried) if r not in tried]
+            # Only an escalation follows in the same run; anything else is the next event's.
+            todo = [r for r in repairs(facts, minion, tried=tried)
+                    if r[0] in ESCALATIONS and r not in tried]
         ok = not repairs(facts, minion)
         report.update(outcome="repaired" if ok else "failed",
                       comment=", ".join(report["actions"]) + ("" if ok else

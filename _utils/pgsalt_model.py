@@ -18,7 +18,8 @@ import urllib.parse
 __all__ = ["merge", "defaults_for", "resolve", "find_cluster", "validate", "plan",
            "restore_plan", "restore_command"]
 
-COMPONENTS = ("etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest", "keepalived")
+COMPONENTS = ("etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest", "keepalived",
+              "monitoring")
 ROLES = ("dcs", "db", "balancer", "backup", "monitor")
 MEMBER_KEYS = ("roles", "address")
 ROLE_KEYS = (
@@ -257,7 +258,7 @@ def _resolve_one(name, clusters, defaults, osfinger, addresses):
             spec["address"] = _pick_address(addresses.get(mid), network) if usable else None
         members[mid] = spec
     cluster["members"] = members
-    for role in ("dcs", "db", "balancer", "backup"):
+    for role in ROLES:
         cluster[f"{role}_members"] = sorted(
             (mid for mid, spec in members.items() if role in spec["roles"]), key=str
         )
@@ -347,6 +348,7 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
         "vip": resolved["vip"].get("address"),
         "heal": resolved["heal"],
         "etcd_service": resolved["etcd"].get("service"),
+        "monitor": resolved["monitor_members"],
         "standby": {"cluster": _standby_source(name, clusters)} if resolved["standby_endpoint"]
         else {},
         "tls": _tls_plan(resolved),

@@ -152,4 +152,17 @@ pgsalt-deploy-backup-stanza:
     - require:
       - salt: pgsalt-deploy-sql-objects
 {%- endif %}
+{%- if plan.monitor %}
+
+{#- Exporters on every member, then Prometheus and Alertmanager on the monitor host. #}
+pgsalt-deploy-monitoring:
+  salt.state:
+    - tgt: {{ plan.members | join(',') }}
+    - tgt_type: list
+    - sls: monitoring
+    - pillar: {cluster: {{ plan.cluster | json }}}
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-sql-objects
+{%- endif %}
 {%- endif %}

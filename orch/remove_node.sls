@@ -26,7 +26,12 @@ pgsalt-remove-node-sync:
 
 {#- Patroni first: the member leaves the cluster cleanly before anything else stops. #}
 {%- set ns = namespace(previous='pgsalt-remove-node-sync') %}
-{%- for service in ['patroni', 'keepalived', 'pgbouncer', 'haproxy', 'etcd'] %}
+{%- set services = ['patroni', 'keepalived', 'pgbouncer', 'haproxy', 'etcd'] %}
+{%- if plan.monitor %}
+{%- do services.extend(['prometheus-postgres-exporter', 'prometheus-pgbouncer-exporter',
+                        'prometheus-node-exporter']) %}
+{%- endif %}
+{%- for service in services %}
 
 pgsalt-remove-node-stop-{{ service }}:
   salt.function:
@@ -67,6 +72,8 @@ pgsalt-remove-node-etcd-member:
 {%- do steps.append(('pgbouncer', plan.balancer, 'pgbouncer')) %}
 {%- if plan.vip %}{% do steps.append(('keepalived', plan.balancer, 'keepalived')) %}{% endif %}
 {%- endif %}
+{#- The scrape config without the node. #}
+{%- if plan.monitor %}{% do steps.append(('monitoring', plan.monitor, 'monitoring')) %}{% endif %}
 {%- for name, targets, sls in steps %}
 
 pgsalt-remove-node-{{ name }}:

@@ -52,6 +52,8 @@ pgsalt-scale-out-python-modules:
 {%- do steps.append(('pgbouncer', plan.balancer, 'pgbouncer')) %}
 {%- if plan.vip %}{% do steps.append(('keepalived', plan.balancer, 'keepalived')) %}{% endif %}
 {%- endif %}
+{#- Exporters on every member (the new ones get theirs), then the scrape config. #}
+{%- if plan.monitor %}{% do steps.append(('monitoring', plan.members, 'monitoring')) %}{% endif %}
 {%- for name, targets, sls in steps %}
 
 pgsalt-scale-out-{{ name }}:

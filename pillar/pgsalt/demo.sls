@@ -9,7 +9,7 @@ pgsalt:
         pg1: {roles: [dcs, db, balancer]}
         pg2: {roles: [dcs, db, balancer]}
         pg3: {roles: [dcs, db, balancer]}
-        pg4: {roles: [backup]}
+        pg4: {roles: [backup, monitor]}
       patroni:
         timing: default
         synchronous_mode: true

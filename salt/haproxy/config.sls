@@ -18,6 +18,7 @@ haproxy-config-file:
         servers: {{ salt['pgsalt.haproxy_backends'](cluster) | json }}
         tls: {{ salt['pgsalt.service_tls'](cluster) | json }}
         stats_user: {{ cluster.users.haproxy_stats | json }}
+        metrics_port: {{ (cluster.monitoring.ports.haproxy if cluster.monitor_members else None) | json }}
     - check_cmd: haproxy -c -q -f
     - require:
       - pkg: haproxy-package-installed

@@ -22,9 +22,9 @@ pgbouncer-config-ini:
       - pgsalt: pgbouncer-package-installed
       - file: pgsalt-tls-cert
 
-{#- Application users are looked up through auth_query. postgres is listed without a
-    password so that the admin console logs in (peer, pg_hba.conf) even while PAUSE holds
-    the database auth_query runs in. #}
+{#- Application users are looked up through auth_query. postgres (admin) and prometheus
+    (stats, for pgbouncer_exporter) are listed without a password so that they log in to the
+    console by peer (pg_hba.conf) even while PAUSE holds the database auth_query runs in. #}
 pgbouncer-config-auth-file:
   file.managed:
     - name: /etc/pgbouncer/userlist.txt
@@ -32,7 +32,7 @@ pgbouncer-config-auth-file:
     - group: postgres
     - mode: '0600'
     - show_changes: False
-    - contents: {{ ('"%s" "%s"\n"postgres" ""' % (auth.name, auth.password)) | json }}
+    - contents: {{ ('"%s" "%s"\n"postgres" ""\n"prometheus" ""' % (auth.name, auth.password)) | json }}
     - require:
       - pgsalt: pgbouncer-package-installed
 

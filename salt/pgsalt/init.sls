@@ -9,4 +9,5 @@
 {%- if 'db' in roles %}{% do sls.extend(['postgresql', 'patroni', 'postgresql.objects']) %}{% endif %}
 {%- if 'balancer' in roles %}{% do sls.extend(['haproxy', 'pgbouncer']) %}{% endif %}
 {%- if 'balancer' in roles and cluster.vip.address %}{% do sls.append('keepalived') %}{% endif %}
+{%- if roles and cluster.monitor_members %}{% do sls.append('monitoring') %}{% endif %}
 include: {{ sls | json }}

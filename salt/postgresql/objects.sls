@@ -22,6 +22,24 @@ postgresql-objects-role-{{ auth.name }}:
     - login: True
     - require:
       - pgsalt_patroni: patroni-service-ready
+{%- if cluster.monitor_members %}
+
+{#- postgres_exporter's role: pg_monitor's reads, no password (peer over the socket). #}
+postgresql-objects-role-prometheus:
+  pgsalt_sql.role_present:
+    - name: prometheus
+    - login: True
+    - connection_limit: 5
+    - require:
+      - pgsalt_patroni: patroni-service-ready
+
+postgresql-objects-role-prometheus-pg-monitor:
+  pgsalt_sql.role_member:
+    - name: prometheus
+    - group: pg_monitor
+    - require:
+      - pgsalt_sql: postgresql-objects-role-prometheus
+{%- endif %}
 {%- for name, role in cluster.roles | dictsort %}
 
 postgresql-objects-role-{{ name }}:

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest",
-              "keepalived")
+              "keepalived", "monitoring")
 # Mine data as network.ip_addrs returns it on the bed (pgN is 10.77.0.(10+N)): a NAT address
 # first, the bed's second, so that picking the address inside the cluster's network is exercised.
 ADDRESSES = {

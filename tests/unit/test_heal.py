@@ -66,6 +66,7 @@ class FakeHosts:
         self.reinit_fixes = True
         self.uninstalled = {}      # host: units whose package is not installed yet
         self.etcd_lost = set()     # hosts whose etcd member lost its data: etcd cannot start
+        self.start_cancelled = False  # service.start fails, yet the unit comes up
         self.calls = []            # (targets, fun, args, kwargs), one per saltutil.cmd call
 
     def __call__(self, tgt, fun, arg=(), kwarg=None, tgt_type="glob", timeout=None):
@@ -99,7 +100,7 @@ class FakeHosts:
         if unit == "etcd" and host in self.etcd_lost:
             return False  # its start job failed: systemctl exits 1, Salt reports retcode 1
         self.units[host].add(unit)
-        return True
+        return not self.start_cancelled
 
     def _service_stop(self, host, unit):
         self.units[host].discard(unit)
@@ -359,6 +360,18 @@ def test_an_etcd_member_that_lost_its_data_is_replaced(fake, tmp_path, clock):
         ("service.start", ("etcd",)), ("service.stop", ("etcd",)),
         ("pgsalt_etcd.discard_data", ()), ("state.apply", ("etcd",))]
     assert fired == [("pgsalt/heal/demo/pg2/repaired", report)]
+
+
+def test_a_start_that_reports_failure_but_comes_up_is_waited_for_not_escalated(
+        fake, tmp_path, clock):
+    # systemctl start while a --no-block stop still runs: the job is cancelled, the unit
+    # comes up anyway, and Patroni's member shows its stale state meanwhile.
+    fake.units["pg2"].discard("patroni")
+    fake.start_cancelled = True
+    report, _ = run_heal(fake, tmp_path, clock)
+    assert report["outcome"] == "repaired" and report["actions"] == ["start patroni"]
+    funs = [fun for _, fun, _, _ in fake.calls]
+    assert "pgsalt_patroni.wait_ready" in funs and "pgsalt_patroni.reinit" not in funs
 
 
 @pytest.mark.parametrize("why", ["another member is down", "no other member answers"])

@@ -320,6 +320,12 @@ SECOND_VIP = {"address": "10.78.0.250", "interface": "eth0", "virtual_router_id"
               "password": "Zr4+mK8w"}
 # Changes that keep both clusters valid.
 VALID = {
+    "monitor-host-with-thresholds": put(
+        "demo:members:pg4", {"roles": ["backup", "monitor"]},
+        "demo:monitoring:alerts:replication_lag_warning_bytes", 1048576,
+        "demo:monitoring:ports:node", 19100, "demo:monitoring:webhook_url",
+        "https://hooks.example.net/pgsalt", "second:members:pg5",
+        {"roles": ["db", "balancer", "monitor"]}),
     "lab-single-dcs": put("demo:lab", True, "demo:members", members(ALL), "demo:vip", DELETE),
     "five-dcs": put("demo:members:pg4", {"roles": ["dcs"]},
                     "demo:members:pg6", {"roles": ["dcs", "backup"]}),
@@ -398,6 +404,10 @@ REFUSED = {
                        "pgsalt:clusters:demo:netwrok:", "unknown key"),
     "nested-typo": (put("demo:patroni:timming", "fast"), "demo",
                     "pgsalt:clusters:demo:patroni:timming:", "accepted keys"),
+    "monitoring-threshold-typo": (put("demo:monitoring:alerts:replication_lag_bytes", 1),
+                                  "demo",
+                                  "pgsalt:clusters:demo:monitoring:alerts:replication_lag_bytes:",
+                                  "replication_lag_warning_bytes"),
     "deep-typo": (put("demo:patroni:venv:verison", "4.1.4"), "demo",
                   "pgsalt:clusters:demo:patroni:venv:verison:", "unknown key"),
     "user-typo": (put("demo:users:superuser:pasword", "x" * 20), "demo",

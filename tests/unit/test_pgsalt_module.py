@@ -462,7 +462,7 @@ def test_keepalived_config_vrrp_in_unicast_to_the_other_balancers(cluster, osfin
     assert config["preempt"] is False
 
 
-@pytest.mark.parametrize(("minion", "priority"), [("pg1", 200), ("pg2", 199), ("pg3", 198)])
+@pytest.mark.parametrize(("minion", "priority"), [("pg1", 254), ("pg2", 253), ("pg3", 252)])
 def test_keepalived_config_priorities_in_id_order(cluster, minion, priority):
     assert execmod.keepalived_config(cluster)["priority"] == priority
 

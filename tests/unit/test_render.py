@@ -41,6 +41,7 @@ import yaml
 pytestmark = pytest.mark.unit
 
 execmod = loaders.load("pgsalt_execmod_for_render", "_modules/pgsalt.py")
+monitoring = loaders.load("pgsalt_monitoring_for_render", "_modules/pgsalt_monitoring.py")
 
 ROOT = loaders.ROOT
 FILE_ROOTS = [ROOT / "salt", ROOT]
@@ -116,12 +117,13 @@ class Minion:
         self.globals = loaders.minion_globals(minion, osfinger, pillar)
         self.pillar = self.globals["__pillar__"]
         self.opts = dict(opts, id=minion, grains=self.globals["__grains__"], pillar=self.pillar)
-        # the execution module's functions, as Salt's loader publishes them
+        # the execution modules' functions, as Salt's loader publishes them
         functions = {
-            f"pgsalt.{name}": func
-            for name, func in vars(execmod).items()
+            f"{virtual}.{name}": func
+            for virtual, module in (("pgsalt", execmod), ("pgsalt_monitoring", monitoring))
+            for name, func in vars(module).items()
             if callable(func) and not name.startswith("_")
-            and getattr(func, "__module__", None) == execmod.__name__
+            and getattr(func, "__module__", None) == module.__name__
         }
         functions.update(extra_salt or {})
         self.functions = functions
@@ -191,10 +193,11 @@ def _sls_path(sls):
     raise AssertionError(f"SLS {sls} is in no file root")
 
 
-def _existing_source(source):
+def _existing_source(source, directory=False):
+    """The file (or, for file.recurse, the directory) salt://SOURCE names."""
     relative = source[len("salt://"):]
     for root in FILE_ROOTS:
-        if (root / relative).is_file():
+        if (root / relative).is_dir() if directory else (root / relative).is_file():
             return root / relative
     raise AssertionError(f"{source} is in no file root")
 
@@ -308,9 +311,9 @@ def _check_high(rendered):
     assert _broken_requisites(high, set(rendered)) == []
     assert _bad_state_calls(high) == []
     for body in high.values():
-        _, args = _args(body)
+        fun, args = _args(body)
         if isinstance(args.get("source"), str) and args["source"].startswith("salt://"):
-            _existing_source(args["source"])
+            _existing_source(args["source"], directory=fun == "file.recurse")
     return high
 
 
@@ -352,15 +355,19 @@ BACKUP = {"pgsalt.tls", "pgbackrest", "pgbackrest.package", "pgbackrest.config",
           "pgbackrest.service", "pgbackrest.schedule"}
 # balancers of a cluster with a virtual IP (the demo)
 VIP = {"keepalived", "keepalived.package", "keepalived.config", "keepalived.service"}
+# members of a cluster with a monitor host (the demo's pg4): exporters everywhere, backup
+# metrics where PostgreSQL runs, Prometheus, Alertmanager and the dashboards on the monitor
+EXPORTERS = {"monitoring", "monitoring.exporters"}
+MONITOR = EXPORTERS | {"monitoring.server", "monitoring.dashboards"}
 
 
 @pytest.mark.parametrize(
     ("minion", "osfinger", "expected"),
     [
-        ("pg2", "Debian-13", ALL_ROLES | BACKUP | VIP),
-        ("pg2", "Debian-12", ALL_ROLES | BACKUP | VIP),
-        # the demo's repository host
-        ("pg4", "Debian-13", {"pgsalt", "pgsalt.python", "pgsalt.heal"} | BACKUP),
+        ("pg2", "Debian-13", ALL_ROLES | BACKUP | VIP | EXPORTERS | {"monitoring.backup"}),
+        ("pg2", "Debian-12", ALL_ROLES | BACKUP | VIP | EXPORTERS | {"monitoring.backup"}),
+        # the demo's repository and monitor host
+        ("pg4", "Debian-13", {"pgsalt", "pgsalt.python", "pgsalt.heal"} | BACKUP | MONITOR),
         # db and balancer, using the demo cluster's etcd
         ("pg5", "Debian-13", {sls for sls in ALL_ROLES if not sls.startswith("etcd")} | BACKUP),
         ("pg5", "Debian-12", {sls for sls in ALL_ROLES if not sls.startswith("etcd")} | BACKUP),
@@ -670,7 +677,7 @@ def test_keepalived_config_file(render, osfinger):
     notify = shlex.split(settings.pop("notify")[0])
     assert settings == {
         "state": ["BACKUP"], "interface": ["host0"], "virtual_router_id": ["51"],
-        "priority": ["199"], "advert_int": ["1"], "nopreempt": [],
+        "priority": ["253"], "advert_int": ["1"], "nopreempt": [],
         "unicast_src_ip": ["10.77.0.12"], "unicast_peer": [], "authentication": [],
         "virtual_ipaddress": [], "track_script": []}
     assert nested == {
@@ -755,7 +762,9 @@ def test_pgbouncer_userlist_has_the_auth_user_and_a_postgres_without_password(re
     node = render()
     fun, args = _args(node.sls("pgbouncer.config")["pgbouncer-config-auth-file"])
     assert fun == "file.managed"
-    assert shlex.split(args["contents"]) == ["pgbouncer_auth", AUTH_PASSWORD, "postgres", ""]
+    # prometheus (pgbouncer_exporter, stats_users) logs in by peer as well: no password
+    assert shlex.split(args["contents"]) == ["pgbouncer_auth", AUTH_PASSWORD, "postgres", "",
+                                             "prometheus", ""]
     assert args["mode"] == "0600"
     # postgres reaches the admin console by peer over the socket, and nothing else.
     hba = [line.split() for line in (loaders.ROOT / "salt/pgbouncer/files/pg_hba.conf").read_text()
@@ -1001,3 +1010,238 @@ def test_backup_orchestrations_run_on_the_repository_host(render):
     assert drill["pgsalt-restore-drill"][1]["kwarg"]["path"] == "/var/lib/pgbackrest-drill"
     _, text = _refusal(_orch(render, "second", sls="orch.restore_drill"))
     assert "pgsalt:clusters:second:pgbackrest" in text
+
+
+# --------------------------------------------------------------------------
+# monitoring (a cluster with a monitor host)
+# --------------------------------------------------------------------------
+
+
+def _monitored(pillar=None):
+    """The shipped pillar with pg4 the demo's repository and monitor host."""
+    pillar = loaders.shipped_pillar() if pillar is None else pillar
+    pillar["pgsalt"]["clusters"]["demo"]["members"]["pg4"]["roles"] = ["backup", "monitor"]
+    return pillar
+
+
+def _unmonitored():
+    pillar = loaders.shipped_pillar()
+    for spec in pillar["pgsalt"]["clusters"].values():
+        for member in spec["members"].values():
+            member["roles"] = [role for role in member["roles"] if role != "monitor"]
+    return pillar
+
+
+def _monitoring_sls(rendered):
+    return {sls for sls in rendered if sls.split(".")[0] == "monitoring"}
+
+
+@pytest.mark.parametrize(("minion", "osfinger", "expected"), [
+    # the monitor host (and pgBackRest's repository: no PostgreSQL, no backup metrics)
+    ("pg4", "Debian-13", {"monitoring", "monitoring.exporters", "monitoring.server",
+                          "monitoring.dashboards"}),
+    ("pg1", "Debian-13", {"monitoring", "monitoring.exporters", "monitoring.backup"}),
+    ("pg1", "Debian-12", {"monitoring", "monitoring.exporters", "monitoring.backup"}),
+    # second has no monitor host of its own: demo's does not scrape it
+    ("pg5", "Debian-13", set()),
+])
+def test_monitoring_highstate_by_role(render, minion, osfinger, expected):
+    rendered = render(minion, osfinger, _monitored()).highstate("pgsalt")
+    assert _monitoring_sls(rendered) == expected
+    _check_high(rendered)
+
+
+def test_monitoring_highstate_without_grafana_or_a_monitor_host(render):
+    pillar = _monitored()
+    pillar["pgsalt"]["clusters"]["demo"]["monitoring"] = {"grafana": False}
+    rendered = render("pg4", pillar=pillar).highstate("pgsalt")
+    assert "monitoring.server" in rendered and "monitoring.dashboards" not in rendered
+    _check_high(rendered)
+    for minion in ("pg1", "pg4"):
+        assert _monitoring_sls(render(minion, pillar=_unmonitored()).highstate("pgsalt")) == set()
+
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_monitoring_server_files_are_the_modules_and_checked_before_use(render, tls):
+    pillar = _monitored() if tls else _monitored(_insecure_lab())
+    node = render("pg4", pillar=pillar)
+    cluster = node.cluster()
+    states = node.sls("monitoring.server")
+    files = {}
+    for id_, body in states.items():
+        if id_ == "include":
+            continue
+        fun, args = _args(body)
+        if fun == "file.managed":
+            files[args["name"]] = args
+    # what Prometheus and Alertmanager read, each checked by its own tool before it is used
+    expected = {
+        "/etc/prometheus/rules/pgsalt.yml": (
+            "promtool check rules", monitoring.rules(cluster)),
+        "/etc/prometheus/prometheus.yml": (
+            "promtool check config",
+            monitoring.prometheus_config(cluster, CA if tls else None)),
+        "/etc/prometheus/alertmanager.yml": (
+            "amtool check-config", monitoring.alertmanager_config(cluster)),
+    }
+    for name, (check, data) in expected.items():
+        args = files[name]
+        assert shlex.split(args["check_cmd"]) == shlex.split(check), name
+        assert yaml.safe_load(args["contents"]) == _plain(data), name
+    config = yaml.safe_load(files["/etc/prometheus/prometheus.yml"]["contents"])
+    patroni = next(job for job in config["scrape_configs"] if job["job_name"] == "patroni")
+    assert patroni.get("tls_config") == ({"ca_file": CA} if tls else None)
+    _, args = _args(states["monitoring-server-prometheus-config"])
+    assert ({"file": "pgsalt-tls-ca"} in args["require"]) == tls
+    # both bind the monitor host's cluster address; Alertmanager runs no gossip listener
+    prometheus = _args_of(_env_file(files["/etc/default/prometheus"]["contents"]))
+    assert prometheus["--web.listen-address"] == "10.77.0.14:9090"
+    assert prometheus["--storage.tsdb.retention.time"] == "15d"
+    alertmanager = _args_of(_env_file(files["/etc/default/prometheus-alertmanager"]["contents"]))
+    assert alertmanager == {"--web.listen-address": "10.77.0.14:9093",
+                            "--cluster.listen-address": ""}
+    # a new config or rule file is a reload of Prometheus, not a restart
+    _, reload = _args(states["monitoring-server-prometheus-reloaded"])
+    assert reload["reload"] is True
+    assert _requisites(reload["watch"]) == {("file", "monitoring-server-prometheus-config"),
+                                            ("file", "monitoring-server-rules")}
+
+
+def _args_of(env):
+    """An env file's ARGS as {--flag: value}."""
+    return dict(arg.split("=", 1) for arg in shlex.split(env["ARGS"]))
+
+
+def _requisites(items):
+    return {next(iter(item.items())) for item in items}
+
+
+@pytest.mark.parametrize("osfinger", ["Debian-13", "Debian-12"])
+def test_monitoring_exporters_run_with_the_modules_arguments(render, osfinger):
+    node = render("pg1", osfinger, _monitored())
+    cluster = node.cluster()
+    expected = monitoring.exporter_args(cluster)
+    # Debian 12's prometheus-pgbouncer-exporter is another program: balancers there run none.
+    assert sorted(expected) == ["prometheus-node-exporter"] + (
+        ["prometheus-pgbouncer-exporter"] if osfinger == "Debian-13" else []) + [
+        "prometheus-postgres-exporter"]
+    states = node.sls("monitoring.exporters")
+    for pkg, arguments in expected.items():
+        fun, args = _args(states[f"monitoring-exporters-{pkg}-installed"])
+        # installed without Debian's first start on every interface
+        assert (fun, args["pkgs"], args["service"]) == (
+            "pgsalt.installed_unstarted", [pkg], pkg)
+        _, args = _args(states[f"monitoring-exporters-{pkg}-arguments"])
+        assert args["name"] == f"/etc/default/{pkg}"
+        env = _env_file(args["contents"])
+        assert env.pop("ARGS") == arguments
+        if pkg == "prometheus-postgres-exporter":
+            assert env.pop("DATA_SOURCE_NAME") == monitoring.postgres_dsn(cluster)
+        assert env == {}
+        fun, args = _args(states[f"monitoring-exporters-{pkg}-running"])
+        assert fun == "service.running" and args["enable"] is True
+        assert ("file", f"monitoring-exporters-{pkg}-arguments") in _requisites(args["watch"])
+    # the queries file lands where postgres_exporter is told to read it, and a new one restarts it
+    _, queries = _args(states["monitoring-exporters-postgres-queries"])
+    assert queries["name"] == _args_of({"ARGS": expected["prometheus-postgres-exporter"]})[
+        "--extend.query-path"]
+    assert _existing_source(queries["source"]).name == "pgsalt-queries.yaml"
+    _, running = _args(states["monitoring-exporters-prometheus-postgres-exporter-running"])
+    assert ("file", "monitoring-exporters-postgres-queries") in _requisites(running["watch"])
+
+
+def test_monitoring_backup_metrics_timer_feeds_node_exporter(render):
+    node = render("pg1", pillar=_monitored())
+    cluster = node.cluster()
+    states = node.sls("monitoring.backup")
+    _, script = _args(states["monitoring-backup-script"])
+    assert _existing_source(script["source"]).name == "pgsalt-backup-metrics"
+    assert script["mode"] == "0755"
+    _, units = _args(states["monitoring-backup-units"])
+    units = {name: _unit(next(iter(spec[0].values())))
+             for entry in units["names"] for name, spec in entry.items()}
+    service = units["/etc/systemd/system/pgsalt-backup-metrics.service"]["Service"]
+    command, stanza, output = shlex.split(service["ExecStart"])
+    assert (command, stanza) == (script["name"], cluster["scope"])
+    # node_exporter's textfile directory, the one its ARGS name
+    node_args = _args_of({"ARGS": monitoring.exporter_args(cluster)["prometheus-node-exporter"]})
+    assert output.rsplit("/", 1) == [node_args["--collector.textfile.directory"],
+                                     "pgsalt_backup.prom"]
+    timer = units["/etc/systemd/system/pgsalt-backup-metrics.timer"]["Timer"]
+    assert timer["OnUnitActiveSec"] == "5min"
+    # the staleness alert leaves the timer several runs before it fires
+    (stale,) = [rule for rule in monitoring.rules(cluster)["groups"][0]["rules"]
+                if rule["alert"] == "PGBackupMetricsStale"]
+    assert int(stale["expr"].rsplit(">", 1)[1]) >= 3 * 5 * 60
+
+
+def test_monitoring_dashboards_provisioning_points_at_the_dashboards(render):
+    node = render("pg4", pillar=_monitored())
+    cluster = node.cluster()
+    states = node.sls("monitoring.dashboards")
+    fun, files = _args(states["monitoring-dashboards-files"])
+    assert fun == "file.recurse" and files["clean"] is True
+    assert files["name"] == cluster["monitoring"]["dashboards_dir"]
+    _existing_source(files["source"], directory=True)
+    source, context, args = _managed(node, "monitoring.dashboards",
+                                     "monitoring-dashboards-provisioning")
+    assert args["name"].startswith(cluster["monitoring"]["provisioning_dir"] + "/")
+    (provider,) = yaml.safe_load(node.file(source, context))["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == files["name"]
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_haproxy_serves_prometheus_only_with_monitoring(render, on):
+    node = render(pillar=_monitored() if on else _unmonitored())
+    source, context, _ = _managed(node, "haproxy.config", "haproxy-config-file")
+    sections = _haproxy_sections(node.file(source, context))
+    assert ("frontend prometheus" in sections) == on
+    if on:
+        frontend = sections["frontend prometheus"]
+        # the cluster address and the port Prometheus scrapes
+        assert _directive(frontend, "bind") == [["bind", "10.77.0.12:8405"]]
+        assert _directive(frontend, "mode") == [["mode", "http"]]
+        assert _directive(frontend, "http-request", "use-service") == [
+            ["http-request", "use-service", "prometheus-exporter", "if", "{", "path",
+             "/metrics", "}"]]
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_postgresql_objects_prometheus_role_only_with_monitoring(render, on):
+    states = render(pillar=_monitored() if on else _unmonitored()).sls("postgresql.objects")
+    ids = {"postgresql-objects-role-prometheus", "postgresql-objects-role-prometheus-pg-monitor"}
+    assert (ids <= set(states)) == on
+    assert (ids & set(states) == set()) == (not on)
+    if on:
+        fun, role = _args(states["postgresql-objects-role-prometheus"])
+        # it logs in by peer over the socket: no password
+        assert (fun, role["name"], role["login"]) == ("pgsalt_sql.role_present", "prometheus",
+                                                      True)
+        assert "password" not in role
+        fun, member = _args(states["postgresql-objects-role-prometheus-pg-monitor"])
+        assert (fun, member["name"], member["group"]) == (
+            "pgsalt_sql.role_member", "prometheus", "pg_monitor")
+        assert _requisites(member["require"]) == {
+            ("pgsalt_sql", "postgresql-objects-role-prometheus")}
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_orch_deploy_monitoring_step_only_with_a_monitor_host(render, on):
+    rendered = _orch(render, "demo", _monitored() if on else _unmonitored())
+    _check_high({"orch.deploy": rendered})
+    steps = _deploy_steps(rendered)
+    assert ("pgsalt-deploy-monitoring" in steps) == on
+    if on:
+        _, args = steps["pgsalt-deploy-monitoring"]
+        # exporters on every member, the server on the monitor host: one highstate-like run
+        assert (args["tgt"], args["tgt_type"], args["sls"]) == (
+            "pg1,pg2,pg3,pg4", "list", "monitoring")
+        assert args["failhard"] is True
+        assert "pgsalt-deploy-sql-objects" in _requires(args)
+        # once PostgreSQL (its prometheus role), HAProxy and PgBouncer serve
+        order = list(steps)
+        assert order[-1] == "pgsalt-deploy-monitoring"
+        for step in ("pgsalt-deploy-sql-objects", "pgsalt-deploy-haproxy",
+                     "pgsalt-deploy-pgbouncer", "pgsalt-deploy-keepalived"):
+            assert order.index(step) < order.index("pgsalt-deploy-monitoring"), step

@@ -195,7 +195,8 @@ def test_postgres_restart_needed_fails_when_the_server_does_not_answer(run_all):
      ["postgresql-17", "postgresql-client-17", "pgbackrest", "patroni", "python3-etcd",
       "haproxy", "pgbouncer", "keepalived", "etcd-server"]),
     # the repository host: pgBackRest, and the PostgreSQL the restore drill installs
-    ("pg4", "Debian-13", ["backup"], ["pgbackrest", "postgresql-17", "postgresql-client-17"]),
+    ("pg4", "Debian-13", ["backup", "monitor"],
+     ["pgbackrest", "postgresql-17", "postgresql-client-17"]),
     # bookworm: Patroni in a pinned venv is left alone
     ("pg12", "Debian-12", ["dcs", "db", "balancer"],
      ["postgresql-15", "postgresql-client-15", "pgbackrest", "haproxy", "pgbouncer",
