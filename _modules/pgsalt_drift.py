@@ -1,7 +1,12 @@
 """Drift detection: the host's highstate in test mode, run by the minion's scheduler
 (schedule pgsalt-drift, set by the pgsalt.heal state when heal:drift:interval is on)."""
 
+import os
+
 __virtualname__ = "pgsalt_drift"
+
+# node_exporter's textfile collector (salt/monitoring): present where monitoring runs.
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 
 
 def __virtual__():
@@ -30,8 +35,22 @@ def check(cluster=None):
     if not isinstance(states, dict):
         return {"skipped": states}
     found = drifted(states)
+    _metric(len(found))
     if found:
         me = __grains__["id"]
         __salt__["event.send"](f"pgsalt/drift/{me}",
                                {"id": me, "cluster": cluster, "states": found})
     return {"drift": found}
+
+
+def _metric(count):
+    """Drift as a metric for Prometheus, where node_exporter reads textfiles: how many
+    states would change, and when the check ran."""
+    if not os.path.isdir(TEXTFILE_DIR):
+        return
+    path = os.path.join(TEXTFILE_DIR, "pgsalt_drift.prom")
+    with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
+        handle.write("# HELP pgsalt_drift_states States a test-mode highstate would change.\n"
+                     f"# TYPE pgsalt_drift_states gauge\npgsalt_drift_states {count}\n")
+    os.chmod(f"{path}.tmp", 0o644)
+    os.replace(f"{path}.tmp", path)

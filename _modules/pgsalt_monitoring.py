@@ -258,6 +258,11 @@ def rules(c):
             _rule("HAProxyNoPrimary", "haproxy_backend_active_servers"
                   '{proxy="postgres_primary"} == 0', 30, "critical",
                   f"HAProxy on {on} has no primary to route writes to")]
+    drift = c["heal"]
+    if drift.get("enabled") is True and drift["drift"].get("interval"):
+        # pgsalt_drift.check writes the count at every scheduled check.
+        found.append(_rule("SaltDrift", "pgsalt_drift_states > 0", 0, "warning",
+                           f"{{{{ $value }}}} state(s) of {on} drifted from pillar"))
     if c["pgbackrest"].get("enabled") is True:
         found += [
             _rule("PGBackupMissing", "absent(pgsalt_backup_age_seconds{type=\"full\","

@@ -19,6 +19,7 @@ import time
 from backup import bench_backup
 from day2 import bench_day2
 from heal import bench_heal
+from monitoring import bench_monitoring
 from report import OUT, write_section
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "testbed"))
@@ -169,12 +170,13 @@ def write(rows, title):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cold", action="store_true", help="also time a cold image build")
-    parser.add_argument("--only", choices=["bed", "deploy", "tls", "backup", "day2", "heal"],
+    parser.add_argument("--only", choices=["bed", "deploy", "tls", "backup", "day2", "heal",
+                                                "monitoring"],
                         action="append",
                         help="measure only these parts (the deploy part leaves the demo "
                              "cluster deployed, which the backup, day2 and heal parts need)")
     args = parser.parse_args()
-    parts = args.only or ["bed", "deploy", "tls", "backup", "day2", "heal"]
+    parts = args.only or ["bed", "deploy", "tls", "backup", "day2", "heal", "monitoring"]
     if "bed" in parts:
         rows = []
         bench_bed(rows, args.cold)
@@ -200,6 +202,10 @@ def main():
         rows = []
         bench_heal(rows)
         write(rows, "Self-healing (MTTR)")
+    if "monitoring" in parts:
+        rows = []
+        bench_monitoring(rows)
+        write(rows, "Monitoring")
     print(OUT.read_text())
 
 

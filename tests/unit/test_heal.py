@@ -585,6 +585,22 @@ def test_drift_check_fires_state_ids_only():
     assert "s3cret" not in repr(data)  # changes may hold secrets: never on the event bus
 
 
+def test_drift_check_writes_the_count_for_node_exporter_where_monitoring_runs(tmp_path):
+    drift_mod.__salt__["state.highstate"].return_value = {**CLEAN, **would_change("pg-hba")}
+    with patch.object(drift_mod, "TEXTFILE_DIR", str(tmp_path / "absent")):
+        drift_mod.check(cluster="demo")  # no node_exporter here: nothing written
+    assert not (tmp_path / "absent").exists()
+    with patch.object(drift_mod, "TEXTFILE_DIR", str(tmp_path)):
+        drift_mod.check(cluster="demo")
+        metric = (tmp_path / "pgsalt_drift.prom").read_text()
+        assert "\npgsalt_drift_states 1\n" in metric
+        assert "# TYPE pgsalt_drift_states gauge" in metric
+        drift_mod.__salt__["state.highstate"].return_value = CLEAN
+        drift_mod.check(cluster="demo")
+        assert "\npgsalt_drift_states 0\n" in (tmp_path / "pgsalt_drift.prom").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["pgsalt_drift.prom"]  # no tmp file left
+
+
 def test_drift_check_is_quiet_when_clean_or_during_a_state_run():
     assert drift_mod.check(cluster="demo") == {"drift": []}
     drift_mod.__salt__["saltutil.is_running"].return_value = [{"fun": "state.highstate"}]

@@ -541,3 +541,15 @@ def test_every_alert_fires_and_stays_quiet_in_a_promtool_case():
             (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
     alerts = {rule["alert"] for rule in _rules(cluster_of("pg4", monitored()))}
     assert not alerts - firing and not alerts - quiet, (alerts - firing, alerts - quiet)
+
+
+def test_drift_becomes_an_alert_when_drift_detection_runs():
+    """heal's drift check writes pgsalt_drift_states for node_exporter; the rule exists only
+    where the check is scheduled (heal:enabled and heal:drift:interval)."""
+    assert "SaltDrift" not in {r["alert"] for r in _rules(cluster_of("pg4", monitored()))}
+    pillar = monitored()
+    pillar["pgsalt"]["clusters"]["demo"]["heal"] = {"enabled": True, "drift": {"interval": 5}}
+    (rule,) = [r for r in _rules(cluster_of("pg4", pillar)) if r["alert"] == "SaltDrift"]
+    assert rule["expr"] == "pgsalt_drift_states > 0"
+    drift = (loaders.ROOT / "_modules/pgsalt_drift.py").read_text(encoding="utf-8")
+    assert "pgsalt_drift_states {count}" in drift
