@@ -31,7 +31,7 @@ def test_deploy_builds_the_cluster_in_order(demo):
     assert ids[6:9] == [f"pgsalt-deploy-patroni-{m}" for m in MEMBERS]
     assert ids[9:] == ["pgsalt-deploy-sql-objects", "pgsalt-deploy-haproxy",
                        "pgsalt-deploy-pgbouncer", "pgsalt-deploy-keepalived",
-                       "pgsalt-deploy-backup-stanza"]
+                       "pgsalt-deploy-backup-stanza", "pgsalt-deploy-monitoring"]
 
 
 def test_one_leader_two_streaming_replicas_and_healthy_etcd(bed, demo):

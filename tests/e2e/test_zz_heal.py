@@ -11,6 +11,7 @@ from datetime import datetime
 import healing as h
 import pytest
 from checks import assert_one_leader_and_streaming_replicas
+from test_monitoring import query
 
 pytestmark = pytest.mark.e2e
 
@@ -85,6 +86,10 @@ def test_drift_is_reported_then_repaired_when_pillar_allows(bed, demo):
         _print("drift reported", result)
         assert "haproxy-config-file" in json.dumps(result["events"])
         assert "# hand edit" in bed.sh(host, "cat", cfg)
+        # With monitoring on (pg4), the drift is a metric too.
+        bed.wait("drift in Prometheus", lambda: [
+            r for r in query(f'pgsalt_drift_states{{instance="{host}"}} > 0')], timeout=90,
+            interval=5)
         h.heal_pillar(bed, drift_interval=1, drift_repair=True)
         with h.Events("pgsalt/heal/*") as events:
             _, data = events.wait(h.outcome(host, "repaired", reason="pgsalt/drift/"), 200)
