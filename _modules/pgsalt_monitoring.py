@@ -18,18 +18,6 @@ def __virtual__():
     return __virtualname__
 
 
-def enabled(c):
-    """True when cluster C has a monitor host, so that its members run exporters.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt pg1 pgsalt_monitoring.enabled "$(...)"
-    """
-    return bool(c.get("monitor_members"))
-
-
 def _address(c, member):
     return c["members"][member]["address"]
 
@@ -47,16 +35,15 @@ def listen(c, exporter):
     return f"{c['my']['address']}:{c['monitoring']['ports'][exporter]}"
 
 
-def _jobs(c):
-    """(job, role, members, port key or port, scheme) for every target kind."""
+def _jobs(c, patroni_scheme):
+    """(job, role, members, port, scheme) for every target kind."""
     ports = c["monitoring"]["ports"]
-    tls = c["tls"].get("enabled") is not False
     # A cluster that uses another cluster's etcd does not scrape it: that cluster does.
     own_etcd = [] if c["dcs"].get("cluster") or c["dcs"].get("endpoints") else c["dcs_members"]
     return [
         ("node", "member", sorted(c["members"]), ports["node"], "http"),
         ("postgres", "db", c["db_members"], ports["postgres"], "http"),
-        ("patroni", "db", c["db_members"], c["patroni"]["port"], "https" if tls else "http"),
+        ("patroni", "db", c["db_members"], c["patroni"]["port"], patroni_scheme),
         ("etcd", "dcs", own_etcd, ports["etcd"], "http"),
         ("haproxy", "balancer", c["balancer_members"], ports["haproxy"], "http"),
         ("pgbouncer", "balancer", c["balancer_members"] if c["monitoring"]["pgbouncer_exporter"]
@@ -69,8 +56,8 @@ def _jobs(c):
 def prometheus_config(c, ca_file=None):
     """Prometheus's config for cluster C: one job per exporter kind, each target labelled
     ``cluster``, ``role`` (the member role it serves) and ``instance`` (the minion id);
-    Patroni's API over HTTPS verified with CA_FILE; the rules in ``RULES_DIR``; the monitor
-    hosts' Alertmanager.
+    Patroni's API over HTTPS verified with CA_FILE (the cluster CA; None with TLS off: plain
+    HTTP); the rules in ``RULES_DIR``; the monitor hosts' Alertmanager.
 
     CLI Example:
 
@@ -80,7 +67,7 @@ def prometheus_config(c, ca_file=None):
     """
     m = c["monitoring"]
     scrape = []
-    for job, role, members, port, scheme in _jobs(c):
+    for job, role, members, port, scheme in _jobs(c, "https" if ca_file else "http"):
         if not members:
             continue
         entry = {"job_name": job, "scheme": scheme, "static_configs": [

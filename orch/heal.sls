@@ -4,7 +4,8 @@
     (its units, its Patroni member, its etcd member), repairs (start a unit, reinitialise a
     replica whose PostgreSQL cannot run, replace an etcd member that cannot start while the
     others hold quorum, re-apply the states for drift when heal:drift:repair is on), checks
-    again and escalates when a repair did not take, and reports as the event pgsalt/heal/CLUSTER/MINION/OUTCOME. #}
+    again and escalates when a repair did not take, and reports as the event
+    pgsalt/heal/CLUSTER/MINION/OUTCOME. #}
 {%- from 'orch/plan.jinja' import plan, refused, cluster_name with context %}
 {%- set minion = pillar.get('minion') %}
 {%- if not cluster_name %}

@@ -82,7 +82,7 @@ def _targets(job):
 
 def test_prometheus_config_scrapes_every_service_of_every_member():
     c = cluster_of("pg4", monitored())
-    assert monitoring.enabled(c)
+    assert c["monitor_members"] == ["pg4"]
     config = monitoring.prometheus_config(c, CA)
     jobs = _jobs(config)
     assert list(jobs) == list(PORTS)
@@ -143,7 +143,7 @@ def test_prometheus_config_of_a_cluster_on_another_clusters_etcd():
 
 def test_monitoring_is_off_without_a_monitor_host():
     pillar = unmonitored()
-    assert not monitoring.enabled(cluster_of("pg1", pillar))
+    assert not cluster_of("pg1", pillar)["monitor_members"]
     # what orch.deploy follows: no monitoring step without a monitor host
     clusters = pillar["pgsalt"]["clusters"]
     assert pgsalt_model.plan(clusters, "demo", loaders.defaults(),
