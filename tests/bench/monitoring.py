@@ -4,17 +4,16 @@ cost each host, and how long a powered-off primary takes to reach Alertmanager a
 Needs the demo cluster (make demo); powers the leader off and on again.
 """
 
-import json
 import pathlib
 import statistics
 import sys
 import time
-import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tests" / sub) for sub in ("testbed", "e2e")]
 from bed.client import Bed  # noqa: E402
 from checks import assert_one_leader_and_streaming_replicas  # noqa: E402
+from test_monitoring import firing  # noqa: E402
 
 DB = ["pg1", "pg2", "pg3"]
 WINDOW = 60  # seconds the CPU time is counted over
@@ -23,7 +22,6 @@ UNITS = {"node_exporter": ("prometheus-node-exporter", DB + ["pg4"]),
          "pgbouncer_exporter": ("prometheus-pgbouncer-exporter", DB),
          "Prometheus on the monitor host": ("prometheus", ["pg4"]),
          "Alertmanager on the monitor host": ("prometheus-alertmanager", ["pg4"])}
-ALERTMANAGER = "http://10.77.0.14:9093/api/v2/alerts?active=true"
 # CPU ticks (utime + stime) and resident memory of a unit's main process.
 SAMPLE = ("pid=$(systemctl show -p MainPID --value {unit}); "
           "echo $(awk '{{print $14 + $15}}' /proc/$pid/stat) "
@@ -54,12 +52,6 @@ def bench_cost(rows):
                      f"/proc/PID/stat and status of {unit} over {WINDOW} s"))
 
 
-def _firing(leader):
-    with urllib.request.urlopen(ALERTMANAGER, timeout=10) as response:
-        return [a for a in json.load(response) if a["labels"].get("alertname") == "PGDown"
-                and a["labels"].get("instance") == leader]
-
-
 def bench_alert(rows, runs=2):
     bed = Bed()
     times = []
@@ -68,14 +60,15 @@ def bench_alert(rows, runs=2):
         bed.tb("kill", leader)
         start = time.monotonic()
         try:
-            bed.wait("PGDown in Alertmanager", lambda victim=leader: _firing(victim), timeout=300,
+            bed.wait("PGDown in Alertmanager",
+                     lambda victim=leader: firing("PGDown", instance=victim), timeout=300,
                      interval=1)
             times.append(time.monotonic() - start)
         finally:
             bed.tb("start", leader)
         assert_one_leader_and_streaming_replicas(bed, DB)
         # The old primary's alert resolves before the next run.
-        bed.wait("PGDown resolved", lambda victim=leader: not _firing(victim),
+        bed.wait("PGDown resolved", lambda victim=leader: not firing("PGDown", instance=victim),
                  timeout=300, interval=2)
     rows.append((f"Primary powered off to PGDown in Alertmanager (rule for 60 s, scrape and "
                  f"evaluation every 15 s); {len(times)} runs",
