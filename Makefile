@@ -32,13 +32,13 @@ demo: venv
 
 test: venv lint
 	$(PYTEST) -m unit
-	$(PYTEST) -m e2e -x
+	$(PYTEST) -m e2e -x --durations=25
 
 unit: venv
 	$(PYTEST) -m unit
 
 e2e: venv
-	$(PYTEST) -m e2e -x
+	$(PYTEST) -m e2e -x --durations=25
 
 lint: venv
 	$(VENV)/bin/ruff check _modules _states _runners _utils _beacons tests

@@ -21,9 +21,10 @@ def leftovers():
     mounts = [line for line in open("/proc/mounts") if "pgsalt-bed" in line]
     cgroups = [p for p in pathlib.Path("/sys/fs/cgroup").glob("**/pgsalt-bed")]
     bridge = pathlib.Path("/sys/class/net/pgsbr0").exists()
-    procs = [p for p in pathlib.Path("/proc").glob("[0-9]*/cmdline")
-             if _cmd(p).startswith(("systemd-nspawn", "apt-cacher-ng"))
-             or "pgsalt-bed/master" in _cmd(p)]
+    # The bed's hosts, proxy, master and gpg-agent all name the bed's directory; a machine's
+    # own apt-cacher-ng or containers do not count.
+    procs = [cmd for cmd in map(_cmd, pathlib.Path("/proc").glob("[0-9]*/cmdline"))
+             if "/pgsalt-bed/" in cmd]
     return {"mounts": mounts, "cgroups": cgroups, "bridge": bridge, "processes": procs}
 
 

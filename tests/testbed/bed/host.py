@@ -9,7 +9,7 @@ import time
 import uuid
 
 from . import config as C
-from .sh import BedError, run, say, write
+from .sh import BedError, run, say, wait_gone, write
 
 CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup")
 # Hybrid machines (v1 controllers, v2 at unified) need the host's cgroup in each hierarchy
@@ -143,7 +143,7 @@ class Host:
         init = self.init_pid()
         if init:
             os.kill(init, signal.SIGRTMIN + 3)
-        if not _wait_gone(nspawn, timeout):
+        if not wait_gone([nspawn], timeout):
             self.kill()
 
     def kill(self):
@@ -156,7 +156,7 @@ class Host:
             killfile.write_text("1")
         elif self.init_pid():
             os.kill(self.init_pid(), signal.SIGKILL)
-        if not _wait_gone(nspawn, 15):
+        if not wait_gone([nspawn], 15):
             raise BedError(f"host {self.name} did not die")
 
     def freeze(self, frozen=True):
@@ -196,21 +196,6 @@ def _mountpoints():
     with open("/proc/mounts") as fh:
         return {line.split()[1] for line in fh}
 
-
-def _wait_gone(pid, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not os.path.exists(f"/proc/{pid}") or _zombie(pid):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _zombie(pid):
-    try:
-        return pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    except OSError:
-        return True
 
 
 def _rmtree_cgroup(path):

@@ -1,14 +1,12 @@
 """The bed's salt-master: on the machine, from the project's venv, listening on the bridge."""
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import time
 
 from . import config as C
-from .sh import BedError, run, write
+from .sh import BedError, alive, pids_of, run, terminate, wait_gone, write
 
 ROOT = C.STATE / "master"
 CONF_DIR = ROOT / "etc" / "salt"
@@ -60,14 +58,11 @@ def configure():
 
 
 def _pid():
-    for path in (ROOT / "var/run/salt-master.pid",):
-        try:
-            pid = int(path.read_text())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            continue
-    return None
+    try:
+        pid = int((ROOT / "var/run/salt-master.pid").read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
 
 
 def up():
@@ -87,25 +82,19 @@ def _stop_gpg_agent():
     """The agent gpg starts for the master's key (the import, pillar decryption) must not
     outlive the bed; gpgconf only asks it to go."""
     run(["gpgconf", "--homedir", str(GPG_KEYDIR), "--kill", "all"], check=False)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and run(
-            ["pgrep", "-f", f"gpg-agent --homedir {GPG_KEYDIR}"], check=False).returncode == 0:
-        time.sleep(0.1)
+    agents = pids_of(f"gpg-agent --homedir {GPG_KEYDIR}")
+    if not wait_gone(agents, 10):
+        terminate(agents, 0)
 
 
 def down():
-    _stop_gpg_agent()
     pid = _pid()
-    if not pid:
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and _pid():
-        time.sleep(0.2)
-    if _pid():
-        os.kill(pid, signal.SIGKILL)
-    # The master's worker processes must not outlive it.
-    run(["pkill", "-9", "-f", f"salt-master -c {CONF_DIR}"], check=False)
+    if pid:
+        terminate([pid], 15)
+    # The master's worker processes must not outlive it, and must be gone when down returns.
+    terminate(pids_of(f"salt-master -c {CONF_DIR}"), 0)
+    # Last: a worker that renders pillar until the end may start a new agent.
+    _stop_gpg_agent()
 
 
 def purge():

@@ -1,12 +1,11 @@
 """The bed's bridge and the package proxy the hosts reach the mirrors through."""
 
 import os
-import signal
 import socket
 import time
 
 from . import config as C
-from .sh import BedError, run, write
+from .sh import BedError, alive, run, terminate, write
 
 ACNG_DIR = C.STATE / "acng"
 
@@ -28,10 +27,9 @@ def bridge_down():
 def _acng_pid():
     try:
         pid = int((ACNG_DIR / "run" / "pid").read_text())
-        os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    return pid if alive(pid) else None
 
 
 def _answers(timeout=2.0):
@@ -77,10 +75,4 @@ def proxy_up():
 def proxy_down():
     pid = _acng_pid()
     if pid:
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                break
-            time.sleep(0.1)
+        terminate([pid], 5)

@@ -1,7 +1,11 @@
 """Running commands on the machine, with errors that say what failed."""
 
+import os
+import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 
 class BedError(Exception):
@@ -30,3 +34,40 @@ def write(path, text, mode=0o644):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(mode)
+
+
+def alive(pid):
+    """Is PID a process that still runs? A zombie has exited: it only waits to be reaped."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_gone(pids, timeout):
+    """Wait until none of PIDS runs; True when they all went within TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def terminate(pids, timeout):
+    """SIGTERM, then SIGKILL what is still there after TIMEOUT; return once all are gone."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        if wait_gone(pids, wait):
+            return
+    raise BedError(f"processes {sorted(pids)} survived SIGKILL")
+
+
+def pids_of(pattern):
+    """PIDs of running processes whose command line contains PATTERN."""
+    found = run(["pgrep", "-f", pattern], check=False).stdout.split()
+    return [int(p) for p in found if int(p) != os.getpid() and alive(int(p))]
