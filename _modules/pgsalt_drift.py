@@ -5,9 +5,6 @@ import os
 
 __virtualname__ = "pgsalt_drift"
 
-# node_exporter's textfile collector (salt/monitoring): present where monitoring runs.
-TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
-
 
 def __virtual__():
     return __virtualname__
@@ -46,9 +43,9 @@ def check(cluster=None):
 def _metric(count):
     """Drift as a metric for Prometheus, where node_exporter reads textfiles: how many
     states would change, and when the check ran."""
-    if not os.path.isdir(TEXTFILE_DIR):
+    path = __salt__["pgsalt_monitoring.textfile"]("pgsalt_drift")
+    if not os.path.isdir(os.path.dirname(path)):  # no monitoring on this host
         return
-    path = os.path.join(TEXTFILE_DIR, "pgsalt_drift.prom")
     with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
         handle.write("# HELP pgsalt_drift_states States a test-mode highstate would change.\n"
                      f"# TYPE pgsalt_drift_states gauge\npgsalt_drift_states {count}\n")

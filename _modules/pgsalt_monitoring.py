@@ -10,12 +10,39 @@ Monitoring is on for a cluster that has a member with the role ``monitor``.
 __virtualname__ = "pgsalt_monitoring"
 
 RULES_DIR = "/etc/prometheus/rules"
-# node_exporter's textfile collector (Debian's path): the pgBackRest metrics land there.
+# node_exporter's textfile collector (Debian's path): the pgBackRest and drift metrics.
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+# Every exporter unit a member may run; a host leaving the cluster stops them all.
+EXPORTERS = ("prometheus-node-exporter", "prometheus-postgres-exporter",
+             "prometheus-pgbouncer-exporter")
 
 
 def __virtual__():
     return __virtualname__
+
+
+def textfile(name):
+    """The file node_exporter's textfile collector reads metrics NAME from.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_monitoring.textfile pgsalt_backup
+    """
+    return f"{TEXTFILE_DIR}/{name}.prom"
+
+
+def exporter_units():
+    """The exporter units monitoring may run on a host, whatever its roles.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call pgsalt_monitoring.exporter_units
+    """
+    return list(EXPORTERS)
 
 
 def _address(c, member):

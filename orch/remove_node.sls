@@ -28,8 +28,7 @@ pgsalt-remove-node-sync:
 {%- set ns = namespace(previous='pgsalt-remove-node-sync') %}
 {%- set services = ['patroni', 'keepalived', 'pgbouncer', 'haproxy', 'etcd'] %}
 {%- if plan.monitor %}
-{%- do services.extend(['prometheus-postgres-exporter', 'prometheus-pgbouncer-exporter',
-                        'prometheus-node-exporter']) %}
+{%- do services.extend(salt['pgsalt_monitoring.exporter_units']()) %}
 {%- endif %}
 {%- for service in services %}
 

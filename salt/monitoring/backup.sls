@@ -1,8 +1,8 @@
 {#- The age and size of the last full, diff and incr pgBackRest backups and the PITR window,
     as node_exporter textfile metrics, refreshed every 5 minutes on every db host. #}
 {%- from 'pgsalt/map.jinja' import cluster with context %}
-{%- set textfile_dir = '/var/lib/prometheus/node-exporter' %}
-{%- set output = textfile_dir ~ '/pgsalt_backup.prom' %}
+{%- set output = salt['pgsalt_monitoring.textfile']('pgsalt_backup') %}
+{%- set textfile_dir = output.rsplit('/', 1)[0] %}
 include:
   - monitoring.exporters
 

@@ -23,6 +23,7 @@ cluster_state = loaders.load("pgsalt_cluster_state_for_heal", "_states/pgsalt_cl
 _patroni = loaders.load("pgsalt_patroni_module_for_heal", "_modules/pgsalt_patroni.py")
 beacon = loaders.load("pgsalt_patroni_beacon_under_test", "_beacons/pgsalt_patroni.py")
 drift_mod = loaders.load("pgsalt_drift_under_test", "_modules/pgsalt_drift.py")
+monitoring_mod = loaders.load("pgsalt_monitoring_for_drift", "_modules/pgsalt_monitoring.py")
 
 CLUSTERS = loaders.shipped_pillar()["pgsalt"]["clusters"]
 DEFAULTS = loaders.defaults()
@@ -168,7 +169,8 @@ def test_mode():
 @pytest.fixture
 def configure_loader_modules(fake, tmp_path, test_mode):
     minion_salt = {"saltutil.is_running": MagicMock(return_value=[]),
-                   "state.highstate": MagicMock(return_value=CLEAN), "event.send": MagicMock()}
+                   "state.highstate": MagicMock(return_value=CLEAN), "event.send": MagicMock(),
+                   "pgsalt_monitoring.textfile": monitoring_mod.textfile}
     return {
         cluster_state: {"__salt__": {"saltutil.cmd": fake}, "__utils__": dict(UTILS),
                         "__opts__": {"test": test_mode, "cachedir": str(tmp_path)}},
@@ -587,10 +589,10 @@ def test_drift_check_fires_state_ids_only():
 
 def test_drift_check_writes_the_count_for_node_exporter_where_monitoring_runs(tmp_path):
     drift_mod.__salt__["state.highstate"].return_value = {**CLEAN, **would_change("pg-hba")}
-    with patch.object(drift_mod, "TEXTFILE_DIR", str(tmp_path / "absent")):
+    with patch.object(monitoring_mod, "TEXTFILE_DIR", str(tmp_path / "absent")):
         drift_mod.check(cluster="demo")  # no node_exporter here: nothing written
     assert not (tmp_path / "absent").exists()
-    with patch.object(drift_mod, "TEXTFILE_DIR", str(tmp_path)):
+    with patch.object(monitoring_mod, "TEXTFILE_DIR", str(tmp_path)):
         drift_mod.check(cluster="demo")
         metric = (tmp_path / "pgsalt_drift.prom").read_text()
         assert "\npgsalt_drift_states 1\n" in metric

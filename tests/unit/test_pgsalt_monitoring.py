@@ -214,6 +214,7 @@ def test_exporters_by_role_listen_on_the_hosts_cluster_address(minion, packages)
     c = cluster_of(minion, pillar)
     found = monitoring.exporter_args(c)
     assert sorted(found) == packages
+    assert set(found) <= set(monitoring.exporter_units())  # what orch.remove_node stops
     ports = {"prometheus-node-exporter": 9100, "prometheus-postgres-exporter": 9187,
              "prometheus-pgbouncer-exporter": 9127}
     for pkg, value in found.items():
@@ -222,7 +223,7 @@ def test_exporters_by_role_listen_on_the_hosts_cluster_address(minion, packages)
         assert args["--web.listen-address"] == f"{ADDRESS[minion]}:{ports[pkg]}", pkg
         assert "0.0.0.0" not in value and "=:" not in value
     assert _args(found["prometheus-node-exporter"])["--collector.textfile.directory"] == (
-        monitoring.TEXTFILE_DIR)
+        monitoring.textfile("any").rsplit("/", 1)[0])
     if "prometheus-postgres-exporter" in found:
         assert _args(found["prometheus-postgres-exporter"])["--extend.query-path"] == (
             "/etc/prometheus/pgsalt-queries.yaml")
