@@ -197,7 +197,6 @@ def _mountpoints():
         return {line.split()[1] for line in fh}
 
 
-
 def _rmtree_cgroup(path):
     if not path.exists():
         return

@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from . import config as C
-from .sh import BedError, alive, pids_of, run, terminate, wait_gone, write
+from .sh import BedError, pid_from, pids_of, run, terminate, wait_gone, write
 
 ROOT = C.STATE / "master"
 CONF_DIR = ROOT / "etc" / "salt"
@@ -58,11 +58,7 @@ def configure():
 
 
 def _pid():
-    try:
-        pid = int((ROOT / "var/run/salt-master.pid").read_text())
-    except (OSError, ValueError):
-        return None
-    return pid if alive(pid) else None
+    return pid_from(ROOT / "var/run/salt-master.pid")
 
 
 def up():

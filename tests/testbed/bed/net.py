@@ -5,7 +5,7 @@ import socket
 import time
 
 from . import config as C
-from .sh import BedError, alive, run, terminate, write
+from .sh import BedError, pid_from, run, terminate, write
 
 ACNG_DIR = C.STATE / "acng"
 
@@ -25,11 +25,7 @@ def bridge_down():
 
 
 def _acng_pid():
-    try:
-        pid = int((ACNG_DIR / "run" / "pid").read_text())
-    except (OSError, ValueError):
-        return None
-    return pid if alive(pid) else None
+    return pid_from(ACNG_DIR / "run" / "pid")
 
 
 def _answers(timeout=2.0):

@@ -44,6 +44,15 @@ def alive(pid):
         return False
 
 
+def pid_from(path):
+    """The PID in pid file PATH while that process runs; else None."""
+    try:
+        pid = int(pathlib.Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
 def wait_gone(pids, timeout):
     """Wait until none of PIDS runs; True when they all went within TIMEOUT seconds."""
     deadline = time.monotonic() + timeout
