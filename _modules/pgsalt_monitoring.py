@@ -12,6 +12,8 @@ __virtualname__ = "pgsalt_monitoring"
 RULES_DIR = "/etc/prometheus/rules"
 # node_exporter's textfile collector (Debian's path): the pgBackRest and drift metrics.
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+# PostgreSQL's and PgBouncer's socket directory (Debian's): the exporters log in over it.
+SOCKET_DIR = "/var/run/postgresql"
 # Every exporter unit a member may run; a host leaving the cluster stops them all.
 EXPORTERS = ("prometheus-node-exporter", "prometheus-postgres-exporter",
              "prometheus-pgbouncer-exporter")
@@ -160,11 +162,10 @@ def exporter_args(c):
             f"--web.listen-address={listen(c, 'postgres')}",
             "--extend.query-path=/etc/prometheus/pgsalt-queries.yaml"]
     if "balancer" in roles and c["monitoring"]["pgbouncer_exporter"]:
-        socket = "/var/run/postgresql"
         args["prometheus-pgbouncer-exporter"] = [
             f"--web.listen-address={listen(c, 'pgbouncer')}",
             f"--pgBouncer.connectionString=postgres://prometheus@:{c['pgbouncer']['port']}"
-            f"/pgbouncer?host={socket}&sslmode=disable"]
+            f"/pgbouncer?host={SOCKET_DIR}&sslmode=disable"]
     return {pkg: " ".join(values) for pkg, values in args.items()}
 
 
@@ -177,7 +178,7 @@ def postgres_dsn(c):
 
         salt pg1 pgsalt_monitoring.postgres_dsn "$(...)"
     """
-    return (f"host=/var/run/postgresql port={c['postgresql']['port']} user=prometheus "
+    return (f"host={SOCKET_DIR} port={c['postgresql']['port']} user=prometheus "
             "dbname=postgres sslmode=disable")
 
 
