@@ -12,7 +12,10 @@ from .sh import BedError, run, say
 
 REGISTRY = C.STATE / "bed.json"
 TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap",
-         "apt-cacher-ng": "apt-cacher-ng", "nft": "nftables", "tc": "iproute2"}
+         "apt-cacher-ng": "apt-cacher-ng", "nft": "nftables", "tc": "iproute2",
+         # a minimal Debian has none of these: stopping processes, the master's own CA and
+         # the GPG-encrypted pillar need them
+         "pgrep": "procps", "openssl": "openssl", "gpg": "gnupg"}
 
 
 def preflight():
