@@ -24,8 +24,10 @@ def preflight():
     missing = sorted({pkg for tool, pkg in TOOLS.items() if not shutil.which(tool)})
     if missing:
         say(f"installing {' '.join(missing)}")
-        run(["apt-get", "install", "-y", "-qq", *missing],
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, timeout=600)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        # A new machine may not have fetched the package lists yet.
+        run(["apt-get", "update", "-qq"], env=env, timeout=600)
+        run(["apt-get", "install", "-y", "-qq", *missing], env=env, timeout=600)
 
 
 def load():
