@@ -12,7 +12,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "testbed"), str(HERE.parent / "benc
 
 from bed.client import Bed  # noqa: E402
 from report import OUT, write_section  # noqa: E402
-from scenarios import PROFILES, SCENARIOS, run, set_profile  # noqa: E402
+from scenarios import PROFILES, SCENARIOS, matrix, run, set_profile  # noqa: E402
 
 
 def row(r):
@@ -65,9 +65,7 @@ REPORT = FIRST + [(name, "default", 5000, 1) for name in SCENARIOS
 def combinations(a):
     if a.plan == "report":
         return REPORT
-    return [(scenario, profile, port, a.repeat)
-            for profile in a.profile or sorted(PROFILES) for port in a.port or [5000, 6432]
-            for scenario in a.scenario or list(SCENARIOS) if port in SCENARIOS[scenario].ports]
+    return [(*combination, a.repeat) for combination in matrix(a.scenario, a.profile, a.port)]
 
 
 def main():
@@ -84,15 +82,27 @@ def main():
     rows, before = kept(combinations(a)) if a.keep else ([], "")
     command = "make chaos" if len(sys.argv) == 1 else "python tests/chaos/run.py " + " ".join(
         sys.argv[1:])
+    errors = 0
     for scenario, profile, port, repeat in combinations(a):
         for _ in range(repeat):
-            result = run(bed, scenario, profile, port)
-            print(result, flush=True)
-            rows.append(row(result))
+            try:
+                result = run(bed, scenario, profile, port)
+            except AssertionError as exc:
+                # The table says so and the matrix goes on: each run waits for a healthy
+                # cluster first.
+                errors += 1
+                reason = " ".join(str(exc).split())[:300].replace("|", "/")
+                print(f"{scenario} {profile} {port}: {reason}", flush=True)
+                rows.append(f"| {scenario} | {profile} | {port} | error | | | | | | | | "
+                            f"{reason} |")
+            else:
+                print(result, flush=True)
+                rows.append(row(result))
             # after each run: a run that breaks keeps what was measured
             write(rows, command, before)
     set_profile(bed, "default")
     print(OUT.read_text())
+    sys.exit(1 if errors else 0)
 
 
 if __name__ == "__main__":

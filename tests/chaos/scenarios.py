@@ -21,6 +21,9 @@ PROFILES = {"default": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
             "fast": {"ttl": 20, "loop_wait": 5, "retry_timeout": 5}}
 ETCD_PORTS = "2379,2380"
 PATRONI = "bin/patroni /etc/patroni"  # pkill -f pattern of the Patroni daemon
+WAL_DISK = "/var/lib/postgresql/chaos-wal"  # a filesystem of pg_wal's own, small enough to fill
+WAL_DISK_SIZE = "512M"  # above what the demo keeps (wal_keep_size 128 MB, slots, max_wal_size)
+BALLAST = f"{WAL_DISK}/ballast"
 
 
 def conninfo(hosts, port):
@@ -104,6 +107,7 @@ class Scenario:
     verify: object = None
     fallback: bool = False  # the client lists every balancer, its own first
     via: str = None
+    setup: object = None  # setup(bed) before the client starts; returns how to undo it
 
 
 def _power_loss(bed, ctx):
@@ -286,6 +290,83 @@ def _rejoined_by_rewind(bed, ctx):
     return {"rejoin": "pg_rewind; divergent row gone"}
 
 
+def _move_wal(bed, node, onto_own_disk):
+    """Stop NODE's Patroni, move its pg_wal onto a filesystem of its own (a tmpfs) or back
+    into the data directory, start Patroni. Patroni may have rebuilt the data directory
+    meanwhile (a reinit leaves a plain pg_wal): then only the filesystem goes."""
+    data = bed.sh(node, "sh", "-c", "sed -n 's/^ *data_dir: *//p' /etc/patroni/config.yml").strip()
+    wal = f"{data}/pg_wal"
+    onto = f"""set -e
+mkdir -p {WAL_DISK}
+mount -t tmpfs -o size={WAL_DISK_SIZE},mode=0700 pgsalt-chaos-wal {WAL_DISK}
+chown postgres:postgres {WAL_DISK}
+cp -a {wal}/. {WAL_DISK}/
+rm -rf {wal}
+ln -s {WAL_DISK} {wal}
+chown -h postgres:postgres {wal}"""
+    back = f"""set -e
+rm -f {BALLAST}
+if [ -L {wal} ]; then
+  rm {wal}; mkdir -m 0700 {wal}; chown postgres:postgres {wal}; cp -a {WAL_DISK}/. {wal}/
+fi
+while mountpoint -q {WAL_DISK}; do umount {WAL_DISK}; done
+rmdir {WAL_DISK}"""
+    bed.sh(node, "systemctl", "stop", "patroni")
+    try:
+        bed.sh(node, "sh", "-c", onto if onto_own_disk else back)
+    finally:
+        bed.sh(node, "systemctl", "start", "patroni")
+    bed.wait("a healthy cluster", lambda: healthy(bed), timeout=240, interval=2)
+
+
+def _wal_disk_on_leader(bed):
+    """The async replica's pg_wal gets a small filesystem of its own, then it becomes the
+    leader (a switchover): the fault can fill that filesystem and nothing else."""
+    lead, _, other = _roles(bed)
+    _move_wal(bed, other, True)
+    try:
+        # In synchronous_mode only the sync standby may take over; no client writes yet.
+        set_dynamic(bed, {"synchronous_mode": False})
+        try:
+            moved = bed.salt(other, "pgsalt_patroni.switch_to", lead).get(other)
+        finally:
+            set_dynamic(bed, {"synchronous_mode": True})
+        assert isinstance(moved, dict) and moved["result"], moved
+        bed.wait("a healthy cluster", lambda: healthy(bed), timeout=240, interval=2)
+    except BaseException:
+        _move_wal(bed, other, False)
+        raise
+    return lambda: _move_wal(bed, other, False)
+
+
+def _fill_wal(bed, ctx):
+    """A ballast file takes what pg_wal's filesystem has free; WAL keeps coming (segment
+    switches under the client's writes) until PostgreSQL needs a segment that does not fit."""
+    victim = ctx["victim"]
+    undo(ctx, bed.sh, victim, "rm", "-f", BALLAST)
+    ctx["since"] = bed.sh(victim, "date", "+%Y-%m-%d %H:%M:%S").strip()
+    bed.sh(victim, "sh", "-c",
+           f"fallocate -l $(df --output=avail -B1 {WAL_DISK} | tail -1) {BALLAST}")
+    bed.sh(victim, "sh", "-c", "for i in $(seq 40); do psql -U postgres -XAtqc "
+           "'SELECT pg_switch_wal()' >/dev/null 2>&1 || break; sleep 0.5; done")
+
+
+def _wal_full_watch(bed, ctx):
+    """What Patroni made of it while pg_wal stayed full: the victim's states, the leader."""
+    seen = []
+    deadline = time.monotonic() + ctx["hold"]
+    while time.monotonic() < deadline:
+        roles = _any_view(bed)
+        state = "/".join(roles.get(ctx["victim"], ("gone", "?")))
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        time.sleep(2)
+    log = bed.sh(ctx["victim"], "journalctl", "-u", "patroni", "--since", ctx["since"],
+                 "--no-pager", check=False)
+    assert "No space left on device" in log, f"{ctx['victim']}'s pg_wal never filled up"
+    return {"victim_states": " → ".join(seen), "leader_while_full": leader(bed)}
+
+
 SCENARIOS = {
     "primary-power-loss": Scenario(_power_loss),
     "primary-patroni-stop": Scenario(_stop_patroni),
@@ -313,7 +394,16 @@ SCENARIOS = {
     "laggard-not-promoted": Scenario(_laggard, failover=False, hold=45, via="sync",
                                      fallback=True, watch=_laggard_stays_a_replica),
     "old-primary-rewinds": Scenario(_cut_and_diverge, verify=_rejoined_by_rewind),
+    "primary-wal-full": Scenario(_fill_wal, setup=_wal_disk_on_leader, failover=False,
+                                 hold=45, watch=_wal_full_watch),
 }
+
+
+def matrix(scenarios=None, profiles=None, ports=None):
+    """The (scenario, profile, port) combinations make chaos runs, in its order."""
+    return [(name, profile, port) for profile in profiles or sorted(PROFILES)
+            for port in ports or (5000, 6432) for name in scenarios or SCENARIOS
+            if port in SCENARIOS[name].ports]
 
 
 def _roles(bed):
@@ -329,6 +419,15 @@ def run(bed, name, profile="default", port=5000, settle=5):
     scenario = SCENARIOS[name]
     bed.wait("a healthy cluster", lambda: healthy(bed), timeout=240, interval=2)
     set_profile(bed, profile)
+    teardown = scenario.setup(bed) if scenario.setup else None
+    try:
+        return _run_under_load(bed, name, scenario, profile, port, settle)
+    finally:
+        if teardown:
+            teardown()
+
+
+def _run_under_load(bed, name, scenario, profile, port, settle):
     lead, sync, other = _roles(bed)
     if scenario.victim == "vip" and vip_holder(bed) == lead:
         # Keep the balancer's fault apart from a failover: the VIP leaves the leader.

@@ -1,20 +1,35 @@
 """A representative part of the fault suite, run last in make test (make chaos runs it all,
 for both timing profiles and both client paths): faults that fail over, one that must
-not, and an old primary that must rewind, while a client writes through port 5000."""
+not, an old primary that must rewind and a primary whose pg_wal fills up, while a client
+writes through port 5000. PGSALT_CHAOS=all makes these tests make chaos's whole matrix."""
+
+import os
 
 import pytest
-from scenarios import run
+from scenarios import matrix, run, set_profile
 
 pytestmark = pytest.mark.e2e
 
+SUBSET = [(name, "default", 5000) for name in (
+    "primary-patroni-stop", "primary-power-loss", "old-primary-rewinds",
+    "sync-standby-power-loss", "primary-wal-full")]
+# Faults after which a member other than the victim leads.
+FAILS_OVER = ("primary-", "old-primary-")
 
-@pytest.mark.parametrize("scenario", ["primary-patroni-stop", "primary-power-loss",
-                                      "old-primary-rewinds", "sync-standby-power-loss"])
-def test_a_fault_under_load_loses_no_acknowledged_write(bed, demo, scenario):
-    result = run(bed, scenario, "default", 5000)
+
+@pytest.fixture(scope="module", autouse=True)
+def default_profile_after(bed, demo):
+    yield
+    set_profile(bed, "default")
+
+
+@pytest.mark.parametrize("scenario,profile,port",
+                         matrix() if os.environ.get("PGSALT_CHAOS") == "all" else SUBSET)
+def test_a_fault_under_load_loses_no_acknowledged_write(bed, demo, scenario, profile, port):
+    result = run(bed, scenario, profile, port)
     assert result["lost"] == [], result
     assert result["unexpected"] == [], result
     assert result["split_brain"] == [], result
     assert result["rto"] is not None, result
-    if scenario.startswith(("primary", "old-primary")):
+    if scenario.startswith(FAILS_OVER):
         assert result["new_leader"] != result["victim"], result
