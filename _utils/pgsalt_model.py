@@ -57,6 +57,12 @@ ROLE_PORTS = {
     ),
     "backup": (("pgbackrest", "port"), ("pgbackrest", "drill_port")),
 }
+# Monitoring's ports, as (monitoring:ports key, role); in use only when a member has the role
+# monitor, and node_exporter ("member") runs on every member.
+MONITORING_PORTS = (
+    ("node", "member"), ("etcd", "dcs"), ("postgres", "db"), ("pgbouncer", "balancer"),
+    ("haproxy", "balancer"), ("prometheus", "monitor"), ("alertmanager", "monitor"),
+)
 # Maps whose keys are names chosen in pillar, not settings; the unknown-key check
 # stops there and the checks of members, roles, databases and profiles take over.
 OPEN_MAPS = {
@@ -318,6 +324,7 @@ def validate(clusters, name=None, defaults=None, known_minions=None):
     _check_backup(cluster, path, errors)
     _check_vip(clusters, name, cluster, path, errors)
     _check_heal(cluster, path, errors)
+    _check_monitoring(cluster, path, errors)
     _check_tls(clusters, cluster, path, errors)
     return errors
 
@@ -552,23 +559,32 @@ def _check_standby(clusters, name, cluster, path, errors):
     return f"pgsalt:clusters:{source}"
 
 
+def _role_ports(cluster):
+    """(role, settings, key, label) of every port the cluster's hosts listen on."""
+    found = [(role, _mapping(cluster.get(section)), key, f"{section}:{key}")
+             for role, keys in ROLE_PORTS.items() for section, key in keys]
+    if any("monitor" in m["roles"] for m in cluster["members"].values()):
+        settings = _mapping(_mapping(cluster.get("monitoring")).get("ports"))
+        found += [(role, settings, key, f"monitoring:ports:{key}")
+                  for key, role in MONITORING_PORTS]
+    return found
+
+
 def _check_ports(cluster, path, errors):
-    ports = {role: [] for role in ROLE_PORTS}
-    for role, keys in ROLE_PORTS.items():
-        for section, key in keys:
-            settings = _mapping(cluster.get(section))
-            if key not in settings:
-                continue
-            port, label = settings[key], f"{path}:{section}:{key}"
-            if not _is_int(port) or not 1 <= port <= 65535:
-                errors.append(f"{label}: {port!r} is not a port; expected an int from 1 to 65535")
-            else:
-                ports[role].append((label, port))
+    ports = {}
+    for role, settings, key, where in _role_ports(cluster):
+        if key not in settings:
+            continue
+        port, label = settings[key], f"{path}:{where}"
+        if not _is_int(port) or not 1 <= port <= 65535:
+            errors.append(f"{label}: {port!r} is not a port; expected an int from 1 to 65535")
+        else:
+            ports.setdefault(role, []).append((label, port))
     reported = set()
     for mid in sorted(cluster["members"], key=str):
         used = {}
-        for role in ROLE_PORTS:
-            if role not in cluster["members"][mid]["roles"]:
+        for role in ports:
+            if role != "member" and role not in cluster["members"][mid]["roles"]:
                 continue
             for label, port in ports[role]:
                 if port in used and (used[port], label) not in reported:
@@ -1180,6 +1196,22 @@ def _check_heal(cluster, path, errors):
                       "(minutes; 0 turns drift checks off)")
     if "repair" in drift and not isinstance(drift["repair"], bool):
         errors.append(f"{here}:drift:repair: must be true or false, not {_kind(drift['repair'])}")
+
+
+def _check_monitoring(cluster, path, errors):
+    m, here = _mapping(cluster.get("monitoring")), f"{path}:monitoring"
+    for key in ("scrape_interval", "evaluation_interval"):
+        if key in m and not (_is_int(m[key]) and m[key] > 0):
+            errors.append(f"{here}:{key}: {m[key]!r} must be a positive int (seconds)")
+    alerts = _mapping(m.get("alerts"))
+    for key, value in sorted(alerts.items()):
+        if not (_is_int(value) or isinstance(value, float)) or value <= 0:
+            errors.append(f"{here}:alerts:{key}: {value!r} must be a positive number")
+    scrape, down = m.get("scrape_interval"), alerts.get("down_for")
+    if _is_int(scrape) and scrape > 0 and _is_int(down) and 0 < down < 2 * scrape:
+        errors.append(f"{here}:alerts:down_for: {down} is below two scrape intervals "
+                      f"({2 * scrape} s): its window could miss every failed scrape and "
+                      f"PGDown / TargetDown would not fire; expected at least {2 * scrape}")
 
 
 def _check_tls(clusters, cluster, path, errors):

@@ -340,6 +340,9 @@ VALID = {
                                             "demo:databases:other", {"owner": "postgres"},
                                             "demo:pgbouncer:max_db_connections", 15,
                                             "demo:pgbouncer:default_pool_size", 15),
+    # No member has the role monitor: no exporter listens.
+    "monitoring-ports-unused": put("demo:members:pg4", {"roles": ["backup"]},
+                                   "demo:monitoring:ports:node", 5432),
     # The same port on different hosts is fine.
     "backup-posix-repository": put("demo:members:pg4", DELETE,
                                    "demo:pgbackrest:repository:type", "posix"),
@@ -479,6 +482,22 @@ REFUSED = {
                   "pgsalt:clusters:demo:haproxy:stats_port:", "not a port"),
     "port-string": (put("demo:postgresql:port", "5432"), "demo",
                     "pgsalt:clusters:demo:postgresql:port:", "an int"),
+    "monitoring-scrape-interval-zero": (put("demo:monitoring:scrape_interval", 0), "demo",
+                                        "pgsalt:clusters:demo:monitoring:scrape_interval:",
+                                        "positive int"),
+    "monitoring-threshold-string": (put("demo:monitoring:alerts:connections_warning_percent",
+                                        "75%"), "demo",
+                                    "pgsalt:clusters:demo:monitoring:alerts:"
+                                    "connections_warning_percent:", "positive number"),
+    "monitoring-down-for-below-two-scrapes": (put("demo:monitoring:alerts:down_for", 20),
+                                              "demo", "pgsalt:clusters:demo:monitoring:alerts:"
+                                              "down_for:", "at least 30"),
+    "port-clash-node-exporter": (put("demo:monitoring:ports:node", 5432), "demo",
+                                 "pgsalt:clusters:demo:monitoring:ports:node:",
+                                 "postgresql:port, on member pg1"),
+    "port-clash-monitor-host": (put("demo:pgbackrest:port", 9090), "demo",
+                                "pgsalt:clusters:demo:monitoring:ports:prometheus:",
+                                "pgbackrest:port, on member pg4"),
     # passwords
     "superuser-password-missing": (delete("demo:users:superuser:password"), "demo",
                                    "pgsalt:clusters:demo:users:superuser:password:", "missing"),
