@@ -153,5 +153,9 @@ def formula_packages(saltenv="base"):
         # The restore drill installs the cluster's PostgreSQL here too; pending() skips
         # what is not installed.
         pkgs += backups + pg["packages"]
+    if c.get("monitor_members"):
+        pkgs += list(__salt__["pgsalt_monitoring.exporter_args"](c))
+        if "monitor" in roles:
+            pkgs += ["prometheus", "prometheus-alertmanager"]
     return {"cluster": c["name"], "roles": roles, "packages": list(dict.fromkeys(pkgs)),
             "bin_dir": pg.get("bin_dir"), "port": pg.get("port")}

@@ -3,7 +3,8 @@
     salt-run state.orchestrate orch.minor_upgrade pillar='{"cluster": "NAME"}' [test=True]
     Packages per role: db: PostgreSQL's, Patroni's (a venv Patroni is pinned: not touched),
     pgBackRest's with backups on; balancer: HAProxy, PgBouncer, keepalived with a vip;
-    dcs: etcd; backup: pgBackRest (and the drill's PostgreSQL). Order: the hosts that are no
+    dcs: etcd; backup: pgBackRest (and the drill's PostgreSQL); with monitoring on, each
+    member's exporters and the monitor's Prometheus and Alertmanager. Order: the hosts that are no
     db member, then the replicas, then a switchover away from the leader (PgBouncer paused;
     "pause_pooler": false skips every pause) and the old leader. etcd members restart one
     at a time by their package, each healthy again before the next (etcd keeps quorum).

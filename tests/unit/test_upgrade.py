@@ -22,6 +22,7 @@ cluster_state = loaders.load("pgsalt_cluster_state_for_upgrade", "_states/pgsalt
 _patroni = loaders.load("pgsalt_patroni_for_upgrade", "_modules/pgsalt_patroni.py")
 _pooler = loaders.load("pgsalt_pgbouncer_for_upgrade", "_modules/pgsalt_pgbouncer.py")
 _haproxy = loaders.load("pgsalt_haproxy_for_upgrade", "_modules/pgsalt_haproxy.py")
+_monitoring = loaders.load("pgsalt_monitoring_for_upgrade", "_modules/pgsalt_monitoring.py")
 with warnings.catch_warnings():
     # etcd3's generated protobuf code is old; the pure-Python backend says so loudly.
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -117,7 +118,8 @@ def configure_loader_modules(apt, run_all, minion, osfinger, bed, test_mode):
             "__salt__": {"pkg.version": apt.version, "pkg.latest_version": apt.latest_version,
                          "pkg.refresh_db": apt.refresh_db, "pkg.install": apt.install,
                          "cmd.run_all": run_all, "cp.cache_file": _cache_file,
-                         "pgsalt.cluster": pgsalt_mod.cluster},
+                         "pgsalt.cluster": pgsalt_mod.cluster,
+                         "pgsalt_monitoring.exporter_args": _monitoring.exporter_args},
         },
         cluster_state: {"__salt__": {"saltutil.cmd": bed}, "__opts__": {"test": test_mode},
                         "__utils__": published(ops)},
@@ -190,13 +192,16 @@ def test_postgres_restart_needed_fails_when_the_server_does_not_answer(run_all):
 
 
 @pytest.mark.parametrize(("minion", "osfinger", "roles", "packages"), [
-    # demo: backups on, a vip, Patroni from Debian's package
+    # demo: backups on, a vip, Patroni from Debian's package, monitoring's exporters
     ("pg2", "Debian-13", ["dcs", "db", "balancer"],
      ["postgresql-17", "postgresql-client-17", "pgbackrest", "patroni", "python3-etcd",
-      "haproxy", "pgbouncer", "keepalived", "etcd-server"]),
-    # the repository host: pgBackRest, and the PostgreSQL the restore drill installs
+      "haproxy", "pgbouncer", "keepalived", "etcd-server", "prometheus-node-exporter",
+      "prometheus-postgres-exporter", "prometheus-pgbouncer-exporter"]),
+    # the repository host: pgBackRest, the PostgreSQL the restore drill installs, and the
+    # monitor's Prometheus and Alertmanager
     ("pg4", "Debian-13", ["backup", "monitor"],
-     ["pgbackrest", "postgresql-17", "postgresql-client-17"]),
+     ["pgbackrest", "postgresql-17", "postgresql-client-17", "prometheus-node-exporter",
+      "prometheus", "prometheus-alertmanager"]),
     # bookworm: Patroni in a pinned venv is left alone
     ("pg12", "Debian-12", ["dcs", "db", "balancer"],
      ["postgresql-15", "postgresql-client-15", "pgbackrest", "haproxy", "pgbouncer",
