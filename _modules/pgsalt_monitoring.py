@@ -208,9 +208,13 @@ def rules(c):
     used = (f'100 * (1 - node_filesystem_avail_bytes{{{fs}}} / '
             f'node_filesystem_size_bytes{{{fs}}})')
     connections = "100 * pgsalt_connections_total / pgsalt_connections_max"
+    # Down for down_for seconds counts from the last sample that said up, not from the first
+    # evaluation that saw a failed scrape (what `for` would do): a host that dies just after
+    # a scrape is alerted on down_for later, plus at most one evaluation interval.
+    down = f"[{a['down_for']}s]) == 0"
     found = [
-        _rule("PGDown", 'pg_up == 0 or up{job="postgres"} == 0', a["down_for"], "critical",
-              f"PostgreSQL on {on} is down or not answering its exporter"),
+        _rule("PGDown", f'max_over_time(pg_up{down} or max_over_time(up{{job="postgres"}}{down}',
+              0, "critical", f"PostgreSQL on {on} is down or not answering its exporter"),
         _rule("PGReplicaNotStreaming", "pgsalt_recovery_in_recovery == 1 and on (cluster, "
               "instance) pgsalt_recovery_wal_receiver_streaming == 0",
               a["replica_not_streaming_for"], "critical",
@@ -240,7 +244,7 @@ def rules(c):
               "warning", "{{ $labels.cluster }} has an even number of live etcd members"),
         _rule("PgBouncerDown", "pgbouncer_up == 0", 60, "critical",
               f"PgBouncer on {on} is down"),
-        _rule("TargetDown", 'up{job!="postgres"} == 0', a["down_for"], "warning",
+        _rule("TargetDown", f'max_over_time(up{{job!="postgres"}}{down}', 0, "warning",
               f"{{{{ $labels.job }}}} on {on} does not answer Prometheus"),
         _rule("NodeMemoryLow", "100 * node_memory_MemAvailable_bytes / "
               f"node_memory_MemTotal_bytes < {a['memory_available_percent']}", 300, "warning",

@@ -70,8 +70,8 @@ def bench_alert(rows, runs=2):
         # The old primary's alert resolves before the next run.
         bed.wait("PGDown resolved", lambda victim=leader: not firing("PGDown", instance=victim),
                  timeout=300, interval=2)
-    rows.append((f"Primary powered off to PGDown in Alertmanager (rule for 60 s, scrape and "
-                 f"evaluation every 15 s); {len(times)} runs",
+    rows.append((f"Primary powered off to PGDown in Alertmanager (down 60 s since its last "
+                 f"successful scrape; scrape and evaluation every 15 s); {len(times)} runs",
                  " / ".join(f"{t:.0f} s" for t in times),
                  "tests/testbed/tb kill LEADER; then GET :9093/api/v2/alerts"))
 

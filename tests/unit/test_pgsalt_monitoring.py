@@ -330,7 +330,10 @@ def test_every_threshold_of_pillar_reaches_its_rule():
             for n in re.findall(r"\d+", rule["expr"] + " " + rule.get("for", ""))}
     assert {key for key, value in mine.items() if value not in used} == set()
     by_name = {rule["alert"]: rule for rule in rules}
-    assert by_name["PGDown"]["for"] == f"{mine['down_for']}s"
+    window = f"[{mine['down_for']}s]"
+    assert by_name["PGDown"]["expr"] == (
+        f'max_over_time(pg_up{window}) == 0 or max_over_time(up{{job="postgres"}}{window}) == 0')
+    assert "for" not in by_name["PGDown"]
     assert by_name["PGReplicationLagCritical"]["expr"].endswith(
         f"> {mine['replication_lag_critical_bytes']}")
     assert by_name["PatroniTimelineSwitch"]["expr"] == (
