@@ -53,7 +53,10 @@ def _one(verb):
     def handler(a):
         h = bed.host(a.node)
         if verb == "kill":
-            h.kill()
+            killed = h.kill()
+            if killed:
+                # Hosts share this machine's clock: their logs can be compared with it.
+                print(f"{h.name} lost power at {killed:.6f}")
         elif verb == "start":
             bed.start([h])
         elif verb in ("freeze", "thaw"):

@@ -147,17 +147,20 @@ class Host:
             self.kill()
 
     def kill(self):
-        """Power loss: every process of the host dies at once."""
+        """Power loss: every process of the host dies at once. Returns when (epoch seconds),
+        None when the host was not running."""
         nspawn = self.nspawn_pid()
         if nspawn is None:
-            return
+            return None
         killfile = self.cgroup() / "payload" / "cgroup.kill"
+        killed = time.time()
         if killfile.exists():
             killfile.write_text("1")
         elif self.init_pid():
             os.kill(self.init_pid(), signal.SIGKILL)
         if not wait_gone([nspawn], 15):
             raise BedError(f"host {self.name} did not die")
+        return killed
 
     def freeze(self, frozen=True):
         path = self.cgroup() / "payload" / "cgroup.freeze"
