@@ -22,7 +22,7 @@ PROFILES = {"default": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10},
 ETCD_PORTS = "2379,2380"
 PATRONI = "bin/patroni /etc/patroni"  # pkill -f pattern of the Patroni daemon
 WAL_DISK = "/var/lib/postgresql/chaos-wal"  # a filesystem of pg_wal's own, small enough to fill
-WAL_DISK_SIZE = "512M"  # above what the demo keeps (wal_keep_size 128 MB, slots, max_wal_size)
+WAL_DISK_ROOM = 256  # MB that filesystem has beyond the WAL moved onto it
 BALLAST = f"{WAL_DISK}/ballast"
 
 
@@ -309,9 +309,10 @@ def _move_wal(bed, node, onto_own_disk):
     wal = f"{data}/pg_wal"
     onto = f"""set -e
 mkdir -p {WAL_DISK}
-mount -t tmpfs -o size={WAL_DISK_SIZE},mode=0700 pgsalt-chaos-wal {WAL_DISK}
+mount -t tmpfs -o size=$(($(du -sm {wal} | cut -f1) + {WAL_DISK_ROOM}))M,mode=0700 \
+  pgsalt-chaos-wal {WAL_DISK}
 chown postgres:postgres {WAL_DISK}
-cp -a {wal}/. {WAL_DISK}/
+cp -a {wal}/. {WAL_DISK}/ || {{ umount {WAL_DISK}; rmdir {WAL_DISK}; exit 1; }}
 rm -rf {wal}
 ln -s {WAL_DISK} {wal}
 chown -h postgres:postgres {wal}"""
