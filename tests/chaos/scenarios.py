@@ -264,12 +264,14 @@ def _laggard(bed, ctx):
 
 def _laggard_stays_a_replica(bed, ctx):
     deadline = time.monotonic() + ctx["hold"]
+    seen = set()
     while time.monotonic() < deadline:
         roles = view(bed, ctx["async"])
-        role = roles.get(ctx["async"], ("?", "?"))[0]
+        role = roles.get(ctx["async"], (None,))[0]
         assert role not in ("leader", "primary", "master"), f"laggard promoted: {roles}"
+        seen.add(role or "not answering")
         time.sleep(2)
-    return {"laggard": f"{ctx['async']} stayed {role}"}
+    return {"laggard": f"{ctx['async']} stayed {' / '.join(sorted(seen))}"}
 
 
 def _cut_and_diverge(bed, ctx):
