@@ -52,7 +52,7 @@ def bench_cost(rows):
                      f"/proc/PID/stat and status of {unit} over {WINDOW} s"))
 
 
-def bench_alert(rows, runs=2):
+def bench_alert(rows, runs=3):
     bed = Bed()
     times = []
     for _ in range(runs):
