@@ -122,13 +122,19 @@ def test_stopped_replication_fires_the_not_streaming_alert(bed, demo):
     assert_one_leader_and_streaming_replicas(bed, DB)
 
 
+def _seconds(duration):
+    """A duration as Prometheus prints it back (60s becomes 1m, 90s 1m30s), in seconds."""
+    return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[unit]
+               for n, unit in re.findall(r"(\d+)([hms])", duration))
+
+
 def test_primary_power_off_fires_pg_down_and_timeline_switch(bed, demo):
     leader = assert_one_leader_and_streaming_replicas(bed, DB)
     rule = next(r for g in api(PROMETHEUS, "/api/v1/rules")["data"]["groups"]
                 for r in g["rules"] if r["name"] == "PGDown")
     # The issue's bound: the rule's window (down_for, counted from the last scrape that
     # said up) plus one scrape interval (15 s), which is also the evaluation interval.
-    window = int(re.search(r"\[(\d+)s\]", rule["query"]).group(1)) + 15
+    window = _seconds(re.search(r"\[([0-9hms]+)\]", rule["query"]).group(1)) + 15
     bed.tb("kill", leader)
     start = time.monotonic()
     try:
