@@ -242,8 +242,6 @@ def rules(c):
               f"etcd on {on} has no leader"),
         _rule("EtcdEvenMembers", 'count by (cluster) (up{job="etcd"} == 1) % 2 == 0', 300,
               "warning", "{{ $labels.cluster }} has an even number of live etcd members"),
-        _rule("PgBouncerDown", "pgbouncer_up == 0", 60, "critical",
-              f"PgBouncer on {on} is down"),
         _rule("TargetDown", f'max_over_time(up{{job!="postgres"}}{down}', 0, "warning",
               f"{{{{ $labels.job }}}} on {on} does not answer Prometheus"),
         _rule("NodeMemoryLow", "100 * node_memory_MemAvailable_bytes / "
@@ -268,6 +266,9 @@ def rules(c):
             limit = a[key.replace("*", severity)]
             found.append(_rule(f"{name}{severity.title()}", f"{expr} > {limit}", wait,
                                severity, f"{on}: {what}", alertgroup=name))
+    if c["monitoring"]["pgbouncer_exporter"]:
+        found.append(_rule("PgBouncerDown", "pgbouncer_up == 0", 60, "critical",
+                           f"PgBouncer on {on} is down"))
     if not c.get("standby_endpoint"):
         # A standby cluster has no primary of its own, by design.
         found += [

@@ -14,7 +14,7 @@ pgsalt:
         pg11: {roles: [dcs, db, balancer]}
         pg12: {roles: [dcs, db, balancer]}
         pg13: {roles: [dcs, db, balancer]}
-        pg14: {roles: [backup]}
+        pg14: {roles: [backup, monitor]}
       users:
         superuser: {password: bookworm-superuser-4Tg8pLw2}
         replication: {password: bookworm-replication-9Xs3bKv7}

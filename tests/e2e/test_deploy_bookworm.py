@@ -1,6 +1,7 @@
 """The same deploy on bare Debian 12 hosts: PostgreSQL 15, etcd 3.4, PgBouncer 1.18 (no
-auth_dbname), Patroni from a pinned venv, and pgBackRest 2.45 with its repository on pg14.
-Also the dry run on bare hosts."""
+auth_dbname), Patroni from a pinned venv, pgBackRest 2.45 with its repository on pg14, and
+monitoring from Debian 12's packages with Prometheus on pg14. Also the dry run on bare
+hosts."""
 
 import pytest
 from checks import (
@@ -9,12 +10,17 @@ from checks import (
     assert_write_then_read_everywhere,
 )
 from conftest import changed_states
+from prometheus import assert_targets_up, unexported_metrics
 
 pytestmark = pytest.mark.e2e
 
 MEMBERS = ["pg11", "pg12", "pg13"]
 REPO = "pg14"
 ADDRESSES = {"pg11": "10.77.0.21", "pg12": "10.77.0.22", "pg13": "10.77.0.23"}
+PROMETHEUS = "http://10.77.0.24:9090"
+# Debian 12 has no pgbouncer_exporter that the formula runs (salt/monitoring/defaults.yaml).
+JOBS = {"node": [*MEMBERS, REPO], "postgres": MEMBERS, "patroni": MEMBERS, "etcd": MEMBERS,
+        "haproxy": MEMBERS, "prometheus": [REPO], "alertmanager": [REPO]}
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +70,9 @@ def test_deploy_on_debian_12(bed, bookworm):
     assert "2.45" in bed.sh(REPO, "pgbackrest", "version")
     ok, again = bed.orchestrate("orch.deploy", {"cluster": "bookworm"})
     assert ok and changed_states(again) == []
+
+
+def test_monitoring_on_debian_12(bed, bookworm):
+    assert_targets_up(bed, PROMETHEUS, JOBS, "bookworm")
+    missing = unexported_metrics(bed, PROMETHEUS)
+    assert all(name.startswith("pgbouncer_") for name in missing), sorted(missing)

@@ -4,19 +4,15 @@ Alertmanager and scrapes every member's exporters, Patroni, etcd and HAProxy.
 Prometheus's and Alertmanager's HTTP APIs are asked from the machine that runs the bed
 (it sits on the bed's bridge)."""
 
-import json
-import pathlib
 import re
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
 from checks import assert_one_leader_and_streaming_replicas
+from prometheus import ROOT, api, assert_targets_up, unexported_metrics
 
 pytestmark = pytest.mark.e2e
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 MONITOR = "pg4"
 PROMETHEUS = "http://10.77.0.14:9090"
 ALERTMANAGER = "http://10.77.0.14:9093"
@@ -24,69 +20,19 @@ DB = ["pg1", "pg2", "pg3"]
 MEMBERS = DB + [MONITOR]
 JOBS = {"node": MEMBERS, "postgres": DB, "patroni": DB, "etcd": DB, "haproxy": DB,
         "pgbouncer": DB, "prometheus": [MONITOR], "alertmanager": [MONITOR]}
-# PromQL words that look like metric names in an expression.
-PROMQL_WORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
-    "bool", "offset", "sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk",
-    "bottomk", "quantile", "count_values", "rate", "irate", "increase", "delta", "idelta",
-    "changes", "resets", "absent", "absent_over_time", "histogram_quantile", "time",
-    "vector", "scalar", "clamp_min", "clamp_max", "round", "abs", "label_replace",
-    "avg_over_time", "max_over_time", "min_over_time", "sum_over_time", "last_over_time",
-    "deriv", "predict_linear", "sort", "sort_desc", "timestamp", "group", "inf", "nan",
-}
-
-
-def api(base, path, **params):
-    url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
 
 
 def query(expr):
     return api(PROMETHEUS, "/api/v1/query", query=expr)["data"]["result"]
 
 
-def metric_names(expr):
-    """The metric names in a PromQL expression: identifiers that are not inside a label
-    matcher or a string, not PromQL words, not durations and not label names."""
-    expr = re.sub(r'"[^"]*"', '""', expr)
-    expr = re.sub(r"\b\d+(\.\d+)?([eE][+-]?\d+)?", "0", expr)  # numbers such as 1e+06
-    expr = re.sub(r"\{[^}]*\}", "{}", expr)
-    expr = re.sub(r"\[[^\]]*\]", "[]", expr)
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
-    names = set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", expr))
-    return {n for n in names if n.lower() not in PROMQL_WORDS and not n.startswith("$")
-            and not re.fullmatch(r"\d+[smhdwy]", n)}
-
-
 def test_every_target_is_up_with_cluster_and_role_labels(bed, demo):
-    def targets():
-        found = api(PROMETHEUS, "/api/v1/targets", state="active")["data"]["activeTargets"]
-        return found if all(t["health"] == "up" for t in found) and len(found) == sum(
-            len(v) for v in JOBS.values()) else None
-    found = bed.wait("every target up", targets, timeout=180, interval=5)
-    by_job = {}
-    for target in found:
-        labels = target["labels"]
-        assert labels["cluster"] == "demo" and labels["role"], labels
-        by_job.setdefault(labels["job"], []).append(labels["instance"])
-    assert {job: sorted(hosts) for job, hosts in by_job.items()} == JOBS
+    assert_targets_up(bed, PROMETHEUS, JOBS, "demo")
 
 
 def test_every_metric_in_rules_and_dashboards_exists(bed, demo):
-    # The backup metrics come from a timer; the first run is 5 s after the deploy.
-    bed.wait("backup metrics", lambda: query("pgsalt_backup_age_seconds"), timeout=120)
-    rules = api(PROMETHEUS, "/api/v1/rules")["data"]["groups"]
-    used = {name for group in rules for rule in group["rules"]
-            for name in metric_names(rule["query"])}
-    for path in sorted((ROOT / "salt/monitoring/files/dashboards").glob("*.json")):
-        text = path.read_text()
-        for expr in re.findall(r'"expr":\s*"((?:[^"\\]|\\.)*)"', text):
-            used |= metric_names(json.loads(f'"{expr}"'))
-    used -= {"ALERTS"}  # Prometheus's own series, present once an alert fires
-    known = set(api(PROMETHEUS, "/api/v1/label/__name__/values")["data"])
-    assert len(used) > 60, used
-    assert not used - known, f"used but exported by nobody: {sorted(used - known)}"
+    missing = unexported_metrics(bed, PROMETHEUS)
+    assert not missing, f"used but exported by nobody: {sorted(missing)}"
 
 
 def test_alert_rules_pass_their_promtool_unit_tests(bed, demo):

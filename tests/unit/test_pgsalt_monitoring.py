@@ -362,6 +362,11 @@ def test_cluster_wide_alerts_follow_what_the_cluster_has():
     names = {rule["alert"] for rule in _rules(cluster_of("pg6", pillar))}
     assert not {"PGNoPrimary", "HAProxyNoPrimary", "PGBackupMissing"} & names
     assert {"PGDown", "PGReplicaNotStreaming", "PatroniNoLeader"} <= names
+    # Debian 12's balancers run no pgbouncer_exporter: no rule waits on its metric
+    pillar = monitored()
+    assert "PgBouncerDown" in {r["alert"] for r in _rules(cluster_of("pg4", pillar))}
+    names = {r["alert"] for r in _rules(cluster_of("pg4", pillar, osfinger="Debian-12"))}
+    assert "PgBouncerDown" not in names and "PGDown" in names
 
 
 # --------------------------------------------------------------------------

@@ -371,8 +371,9 @@ MONITOR = EXPORTERS | {"monitoring.server", "monitoring.dashboards"}
         # db and balancer, using the demo cluster's etcd
         ("pg5", "Debian-13", {sls for sls in ALL_ROLES if not sls.startswith("etcd")} | BACKUP),
         ("pg5", "Debian-12", {sls for sls in ALL_ROLES if not sls.startswith("etcd")} | BACKUP),
-        ("pg12", "Debian-12", ALL_ROLES | BACKUP),
-        ("pg14", "Debian-12", {"pgsalt", "pgsalt.python", "pgsalt.heal"} | BACKUP),
+        # the Debian 12 cluster, pg14 its repository and monitor host
+        ("pg12", "Debian-12", ALL_ROLES | BACKUP | EXPORTERS | {"monitoring.backup"}),
+        ("pg14", "Debian-12", {"pgsalt", "pgsalt.python", "pgsalt.heal"} | BACKUP | MONITOR),
     ],
 )
 def test_highstate_of_a_member_is_consistent(render, minion, osfinger, expected):

@@ -202,10 +202,10 @@ def test_postgres_restart_needed_fails_when_the_server_does_not_answer(run_all):
     ("pg4", "Debian-13", ["backup", "monitor"],
      ["pgbackrest", "postgresql-17", "postgresql-client-17", "prometheus-node-exporter",
       "prometheus", "prometheus-alertmanager"]),
-    # bookworm: Patroni in a pinned venv is left alone
+    # bookworm: Patroni in a pinned venv is left alone; no PgBouncer exporter there
     ("pg12", "Debian-12", ["dcs", "db", "balancer"],
      ["postgresql-15", "postgresql-client-15", "pgbackrest", "haproxy", "pgbouncer",
-      "etcd-server"]),
+      "etcd-server", "prometheus-node-exporter", "prometheus-postgres-exporter"]),
 ])
 def test_formula_packages_follow_the_roles(minion, osfinger, roles, packages):
     found = upgrade.formula_packages()
