@@ -235,9 +235,10 @@ def rules(c):
               "critical", "Patroni holds no leader lock in cluster {{ $labels.cluster }}"),
         _rule("PatroniPaused", "patroni_is_paused == 1", 300, "warning",
               "Patroni is paused in cluster {{ $labels.cluster }}: no automatic failover"),
-        _rule("PatroniTimelineSwitch", "changes(patroni_postgres_timeline["
-              f"{a['timeline_switch_window']}s]) > 0", 0, "warning",
-              f"{on} changed timeline: a failover or switchover happened"),
+        # The value is the timeline now: the alert says which switch it is about.
+        _rule("PatroniTimelineSwitch", "patroni_postgres_timeline and changes("
+              f"patroni_postgres_timeline[{a['timeline_switch_window']}s]) > 0", 0, "warning",
+              f"{on} is on timeline {{{{ $value }}}} after a failover or switchover"),
         _rule("EtcdNoLeader", "etcd_server_has_leader == 0", 60, "critical",
               f"etcd on {on} has no leader"),
         _rule("EtcdEvenMembers", 'count by (cluster) (up{job="etcd"} == 1) % 2 == 0', 300,
