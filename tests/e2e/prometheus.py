@@ -27,6 +27,10 @@ def api(base, path, **params):
         return json.load(response)
 
 
+def query(prometheus, expr):
+    return api(prometheus, "/api/v1/query", query=expr)["data"]["result"]
+
+
 def metric_names(expr):
     """The metric names in a PromQL expression: identifiers that are not inside a label
     matcher or a string, not PromQL words, not durations and not label names."""
@@ -60,8 +64,8 @@ def unexported_metrics(bed, prometheus):
     """The metric names that the served alert rules and the formula's dashboards use and
     that Prometheus holds no series of."""
     # The backup metrics come from a timer; the first run is 5 s after the deploy.
-    bed.wait("backup metrics", lambda: api(prometheus, "/api/v1/query", query=(
-        "pgsalt_backup_age_seconds"))["data"]["result"], timeout=120)
+    bed.wait("backup metrics", lambda: query(prometheus, "pgsalt_backup_age_seconds"),
+             timeout=120)
     rules = api(prometheus, "/api/v1/rules")["data"]["groups"]
     used = {name for group in rules for rule in group["rules"]
             for name in metric_names(rule["query"])}

@@ -7,6 +7,7 @@ Prometheus's and Alertmanager's HTTP APIs are asked from the machine that runs t
 import re
 import time
 
+import prometheus
 import pytest
 from checks import assert_one_leader_and_streaming_replicas
 from prometheus import ROOT, api, assert_targets_up, unexported_metrics
@@ -23,7 +24,7 @@ JOBS = {"node": MEMBERS, "postgres": DB, "patroni": DB, "etcd": DB, "haproxy": D
 
 
 def query(expr):
-    return api(PROMETHEUS, "/api/v1/query", query=expr)["data"]["result"]
+    return prometheus.query(PROMETHEUS, expr)
 
 
 def test_every_target_is_up_with_cluster_and_role_labels(bed, demo):

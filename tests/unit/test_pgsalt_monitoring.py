@@ -336,8 +336,9 @@ def test_every_threshold_of_pillar_reaches_its_rule():
     assert "for" not in by_name["PGDown"]
     assert by_name["PGReplicationLagCritical"]["expr"].endswith(
         f"> {mine['replication_lag_critical_bytes']}")
-    assert by_name["PatroniTimelineSwitch"]["expr"].endswith(
-        f"changes(patroni_postgres_timeline[{mine['timeline_switch_window']}s]) > 0")
+    assert by_name["PatroniTimelineSwitch"]["expr"] == (
+        "patroni_postgres_timeline and changes(patroni_postgres_timeline["
+        f"{mine['timeline_switch_window']}s]) > 0")
     # the defaults themselves: a default changed by mistake shows here
     shipped = {rule["alert"]: rule for rule in _rules(cluster_of("pg4", monitored()))}
     assert shipped["PGReplicationLagWarning"]["expr"].endswith("> 52428800")
