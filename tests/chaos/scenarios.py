@@ -66,8 +66,19 @@ def leader(bed, members=MEMBERS):
 
 
 def healthy(bed):
-    """One running leader and every other member streaming, as Patroni reports it."""
-    roles = _any_view(bed, MEMBERS[:2])
+    """One running leader and every other member streaming, as every member's Patroni
+    reports it alike: a member whose loop is still busy (an old primary demoting itself)
+    serves the view it had before the fault."""
+    views = []
+    for asker in MEMBERS:
+        try:
+            views.append(view(bed, asker))
+        except AssertionError:
+            return False
+    return all(v == views[0] for v in views) and _healthy_view(views[0])
+
+
+def _healthy_view(roles):
     leaders = [n for n, (r, s) in roles.items() if r in ("leader", "primary") and s == "running"]
     streaming = [n for n, (r, s) in roles.items() if s == "streaming"]
     return len(leaders) == 1 and len(streaming) == len(MEMBERS) - 1
