@@ -18,8 +18,10 @@ execution module.
         - require:
           - pgsalt_backrest: backrest-stanza
 
-Both take ``config`` (a pgbackrest.conf other than the default) and ``runas``
-(``postgres`` on database hosts, ``pgbackrest`` on the repository host).
+Both take ``config`` (a pgbackrest.conf other than the default), ``runas``
+(``postgres`` on database hosts, ``pgbackrest`` on the repository host) and
+``primary_only`` (with a posix repository every db host has the states and only the
+current primary acts; the others succeed without changes).
 """
 
 import time
@@ -81,6 +83,31 @@ def _unavailable(name):
             "install the pgbackrest package first"
         )
     return missing
+
+
+def _elsewhere(name, primary_only):
+    """
+    A state return for a host that must leave the work to the primary, else None:
+    with PRIMARY_ONLY, unless Patroni says this host is the primary.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _elsewhere("main", True)  # on a replica: {'result': True, 'comment': '...', ...}
+    """
+    if not primary_only:
+        return None
+    try:
+        role = __salt__["pgsalt_patroni.member"]().get("role")
+    except (CommandExecutionError, KeyError) as exc:
+        # KeyError: pgsalt_patroni is not loaded yet (a dry run on a bare host).
+        role = f"unknown ({exc})"
+    if role in ("primary", "master"):
+        return None
+    ret = _ret(name)
+    ret["comment"] = f"stanza {name}: not the primary here (role {role}); the primary acts"
+    return ret
 
 
 def _conn(config, runas):
@@ -161,7 +188,8 @@ def _check_until(name, timeout, conn):
         time.sleep(_CHECK_INTERVAL)
 
 
-def stanza_present(name, pg_version=None, config=None, runas=None, check=True, check_timeout=60):
+def stanza_present(name, pg_version=None, config=None, runas=None, check=True, check_timeout=60,
+                   primary_only=False):
     """
     Make sure the stanza ``name`` exists for the running PostgreSQL and archives WAL.
 
@@ -184,7 +212,7 @@ def stanza_present(name, pg_version=None, config=None, runas=None, check=True, c
 
         salt pg1 state.single pgsalt_backrest.stanza_present main pg_version=17 runas=postgres
     """
-    missing = _unavailable(name)
+    missing = _unavailable(name) or _elsewhere(name, primary_only)
     if missing:
         return missing
     ret = _ret(name)
@@ -258,7 +286,7 @@ def _stale(ages, type, max_age):
     return None
 
 
-def backup_present(name, type="full", max_age=None, config=None, runas=None):
+def backup_present(name, type="full", max_age=None, config=None, runas=None, primary_only=False):
     """
     Make sure the stanza ``name`` has a backup of ``type`` (full, diff or incr), and,
     with ``max_age`` (seconds), that the newest one is younger than that; take one
@@ -273,7 +301,7 @@ def backup_present(name, type="full", max_age=None, config=None, runas=None):
 
         salt pg1 state.single pgsalt_backrest.backup_present main type=full runas=postgres
     """
-    missing = _unavailable(name)
+    missing = _unavailable(name) or _elsewhere(name, primary_only)
     if missing:
         return missing
     ret = _ret(name)

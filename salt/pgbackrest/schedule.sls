@@ -43,17 +43,22 @@ pgbackrest-schedule-{{ kind }}-timer-active:
       - file: pgbackrest-schedule-{{ kind }}-timer
 {%- else %}
 
+{#- Looked up while rendering, not with onlyif (see pgsalt/tls.sls): only this file
+    writes the timer. #}
+{%- set timer = '/etc/systemd/system/pgsalt-backup-%s.timer' % kind %}
+{%- if salt['file.file_exists'](timer) %}
+
 pgbackrest-schedule-{{ kind }}-timer-stopped:
   service.dead:
     - name: pgsalt-backup-{{ kind }}.timer
     - enable: False
-    - onlyif: test -e /etc/systemd/system/pgsalt-backup-{{ kind }}.timer
+    - require_in:
+      - file: pgbackrest-schedule-{{ kind }}-timer
+{%- endif %}
 
 pgbackrest-schedule-{{ kind }}-timer:
   file.absent:
-    - name: /etc/systemd/system/pgsalt-backup-{{ kind }}.timer
-    - require:
-      - service: pgbackrest-schedule-{{ kind }}-timer-stopped
+    - name: {{ timer }}
 {%- endif %}
 {%- endfor %}
 {%- endif %}

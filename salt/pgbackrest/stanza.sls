@@ -3,7 +3,6 @@
     the repository host, or with a posix repository the current primary. #}
 {%- from 'pgsalt/map.jinja' import cluster with context %}
 {%- set posix = cluster.pgbackrest.repository.type == 'posix' %}
-{%- set primary_only = "test \"$(psql -U postgres -XAtq -p %s -c 'select pg_is_in_recovery()')\" = f" % cluster.postgresql.port %}
 include:
   - pgbackrest.config
 
@@ -13,9 +12,7 @@ pgbackrest-stanza-present:
     - pg_version: {{ cluster.postgresql.version }}
     - runas: postgres
     - check_timeout: 120
-{%- if posix %}
-    - onlyif: {{ primary_only | json }}
-{%- endif %}
+    - primary_only: {{ posix }}
     - require:
       - file: pgbackrest-config-file
 
@@ -24,8 +21,6 @@ pgbackrest-stanza-first-full-backup:
     - name: {{ cluster.scope }}
     - type: full
     - runas: postgres
-{%- if posix %}
-    - onlyif: {{ primary_only | json }}
-{%- endif %}
+    - primary_only: {{ posix }}
     - require:
       - pgsalt_backrest: pgbackrest-stanza-present

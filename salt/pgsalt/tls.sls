@@ -21,12 +21,20 @@ pgsalt-tls-key-readable-by-services:
     - mode: '0640'
     - require:
       - pkg: pgsalt-tls-group-present
+{#- Checked while rendering, not with onlyif: an onlyif makes Salt load every state module
+    once per run (2-4 s on a busy host, in every orchestration step). Only the master's
+    runner pgsalt_ca.issue writes issued/, between state runs. #}
+{%- set is_issued = salt['file.file_exists'](issued ~ '/host.crt') %}
 {%- for kind in ('cert', 'ca') %}
 
 pgsalt-tls-{{ kind }}:
   file.managed:
     - name: {{ tls[kind] }}
+{%- if is_issued %}
     - source: {{ issued }}/{{ 'host.crt' if kind == 'cert' else 'ca.crt' }}
+{%- else %}
+    - create: False
+    - replace: False
+{%- endif %}
     - mode: '0644'
-    - onlyif: test -e {{ issued }}/host.crt
 {%- endfor %}

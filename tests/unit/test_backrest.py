@@ -544,6 +544,33 @@ def test_backup_present_takes_the_first_full_backup_once(fake):
     assert fake.commands.count("backup") == 1
 
 
+def _member(role):
+    def member():
+        if role is None:
+            raise CommandExecutionError("Patroni's REST API does not answer")
+        return {"role": role, "state": "running"}
+    return member
+
+
+@pytest.mark.parametrize("mode", ["test", "real"])
+@pytest.mark.parametrize(("role", "acts"), [("primary", True), ("replica", False),
+                                            ("standby_leader", False), (None, False)])
+def test_primary_only_leaves_the_work_to_the_primary(fake, clock, mode, role, acts):
+    """A posix repository: every db host has the states, the current primary acts."""
+    fake.stanza = stanza_json(1)
+    with patch.dict(backrest_state.__salt__, {"pgsalt_patroni.member": _member(role)}), \
+            patch.dict(backrest_state.__opts__, {"test": mode == "test"}):
+        stanza = backrest_state.stanza_present("main", pg_version=16, primary_only=True)
+        backup = backrest_state.backup_present("main", primary_only=True)
+    assert bool(fake.commands) is acts
+    if acts:
+        assert stanza["changes"]["new"] == "created" and backup["changes"]
+    else:
+        for ret in (stanza, backup):
+            assert ret["result"] is True and ret["changes"] == {}
+            assert "not the primary" in ret["comment"]
+
+
 def test_backup_present_test_mode_predicts(fake, test_mode):
     fake.stanza = stanza_json(2)
     ret = backrest_state.backup_present("main", type="full")

@@ -125,6 +125,8 @@ class Minion:
             if callable(func) and not name.startswith("_")
             and getattr(func, "__module__", None) == module.__name__
         }
+        # a bare host: no issued certificate, no backup timer
+        functions["file.file_exists"] = lambda path: False
         functions.update(extra_salt or {})
         self.functions = functions
         self.renderers = None
@@ -419,6 +421,31 @@ def test_state_call_check_catches_unknown_functions_and_arguments(render):
         "haproxy-package-installed: no state function pkg.instaled",
         "patroni-service-ready: pgsalt_patroni.ready takes no argument timout",
     ]
+
+
+@pytest.mark.parametrize("deployed", [False, True])
+@pytest.mark.parametrize("minion", ["pg2", "pg4"])
+def test_no_state_makes_salt_load_every_state_module(render, minion, deployed):
+    """onlyif, unless and creates make Salt load every state module, once per run: 2-4 s in
+    each orchestration step on the bed. What they checked is looked up while rendering."""
+    exists = {"/etc/pgsalt/tls/issued/host.crt", "/etc/systemd/system/pgsalt-backup-diff.timer"}
+    pillar = loaders.shipped_pillar()
+    pillar["pgsalt"]["clusters"]["demo"].setdefault("pgbackrest", {})["schedule"] = {"diff": None}
+    node = render(minion, pillar=pillar,
+                  extra_salt={"file.file_exists": lambda path: deployed and path in exists})
+    rendered = node.highstate("pgsalt")
+    rendered["pgbackrest.stanza"] = node.sls("pgbackrest.stanza")  # orch.deploy applies it
+    high = _plain(_high(rendered))
+    checks = {id_: sorted(set(args) & {"onlyif", "unless", "creates"})
+              for id_, (_, args) in ((i, _args(b)) for i, b in high.items())}
+    assert {id_: keys for id_, keys in checks.items() if keys} == {}
+    fun, cert = _args(high["pgsalt-tls-cert"])
+    if deployed:
+        assert cert["source"] == "/etc/pgsalt/tls/issued/host.crt"
+    else:
+        assert "source" not in cert and cert["create"] is False and cert["replace"] is False
+    stopped = "pgbackrest-schedule-diff-timer-stopped"
+    assert (stopped in high) == (deployed and minion == "pg4")
 
 
 def _ids(rendered):
