@@ -116,7 +116,8 @@ def bench_deploy(rows):
     rows.append(("Re-run of `orch.deploy` (goal <= 30 s, 0 changes)",
                  f"{again:.0f} s, {changed} changes", "the same command again"))
     time.sleep(5)
-    rows.append(("Memory of the 3-host bed with the demo cluster running",
+    rows.append(("Memory of the 4-host bed with the demo cluster running (3 db hosts + the "
+                 "repository and monitor host)",
                  f"{bed_memory():.0f} MiB", MEMORY_HOW))
 
 

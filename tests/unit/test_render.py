@@ -439,7 +439,7 @@ def test_no_state_makes_salt_load_every_state_module(render, minion, deployed):
     checks = {id_: sorted(set(args) & {"onlyif", "unless", "creates"})
               for id_, (_, args) in ((i, _args(b)) for i, b in high.items())}
     assert {id_: keys for id_, keys in checks.items() if keys} == {}
-    fun, cert = _args(high["pgsalt-tls-cert"])
+    _, cert = _args(high["pgsalt-tls-cert"])
     if deployed:
         assert cert["source"] == "/etc/pgsalt/tls/issued/host.crt"
     else:
