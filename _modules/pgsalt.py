@@ -5,6 +5,8 @@ each ``defaults.yaml`` by ``pgsalt/map.jinja``); every decision about what a con
 made here, in Python, so that the templates only print what they are given.
 """
 
+import copy
+import json
 import os
 import shlex
 import shutil
@@ -39,6 +41,15 @@ def cluster(defaults, name=None):
     name = name or find_cluster(clusters, __grains__["id"])
     if not name or name not in clusters:
         return {}
+    # Every SLS imports map.jinja, so a run renders this a dozen times or more; each
+    # mine.get is a request to the master. Pillar and mine stay put during a render.
+    key = "pgsalt.cluster:" + json.dumps([name, defaults, clusters], sort_keys=True, default=str)
+    if key not in __context__:
+        __context__[key] = _resolved(resolve, name, clusters, defaults)
+    return copy.deepcopy(__context__[key])
+
+
+def _resolved(resolve, name, clusters, defaults):
     addresses = dict(__salt__["mine.get"]("*", "network.ip_addrs") or {})
     addresses.setdefault(__grains__["id"], __salt__["network.ip_addrs"]())
     resolved = resolve(name, clusters, defaults, __grains__.get("osfinger"), addresses)
@@ -79,6 +90,54 @@ def heal_units(c):
     plan = {role: c[f"{role}_members"] for role in ("dcs", "db", "balancer")}
     plan.update(etcd_service=c["etcd"].get("service"), vip=c["vip"].get("address"))
     return __utils__["pgsalt_heal.units"](plan, c["me"])
+
+
+def phase(c, name):
+    """The SLS this host applies in orch.deploy's step NAME (``prepare`` or ``serve``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.phase "$(...)" serve
+    """
+    return __utils__["pgsalt_model.phases"](c)[c["me"]][name]
+
+
+def packages(c):
+    """Every package this host's roles need, installed in one apt transaction early in
+    orch.deploy (one run per host instead of one per component), and the units Debian
+    would start on install with the package's own config: ``{"pkgs", "unstarted"}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.packages "$(...)"
+    """
+    sls = set(phase(c, "prepare") + phase(c, "serve"))
+    pkgs, unstarted = [], []
+    if "etcd" in sls:
+        pkgs.append(c["etcd"]["package"])
+        unstarted.append(c["etcd"]["service"])
+    if "pgbackrest" in sls:
+        pkgs += c["pgbackrest"]["packages"]
+    if "postgresql" in sls:
+        pkgs += ["postgresql-common"] + c["postgresql"]["packages"]
+        patroni = c["patroni"]
+        pkgs += patroni["packages"] if patroni["source"] == "package" else ["python3-venv"]
+    if "haproxy" in sls:
+        pkgs += ["haproxy", "pgbouncer"]
+        unstarted.append("pgbouncer")
+    if "keepalived" in sls:
+        pkgs.append("keepalived")
+    if "monitoring" in sls:
+        exporters = sorted(__salt__["pgsalt_monitoring.exporter_args"](c))
+        servers = ["prometheus", "prometheus-alertmanager"] if "monitor" in c["my"]["roles"] \
+            else []
+        pkgs += exporters + servers
+        unstarted += exporters + servers
+    return {"pkgs": pkgs, "unstarted": unstarted}
 
 
 def restore_plan(plan, request=None):

@@ -624,18 +624,36 @@ def switchover(candidate=None, leader=None, url=None, config_file=None, timeout=
     return _action("POST", "/switchover", body, url, config_file, timeout)
 
 
-def _writable():
-    out = __salt__["cmd.run_all"](["psql", "-XAtqc", "select pg_is_in_recovery()"],
-                                  runas="postgres", python_shell=False, ignore_retcode=True)
-    return out["retcode"] == 0 and out["stdout"].strip() == "f"
+def accepts_writes(url=None, config_file=None, timeout=2):
+    """
+    Whether the member (the local one, or the one at URL) is the primary and accepts
+    writes: GET /primary answers 200 with the WAL location Patroni has just read from
+    PostgreSQL (``pg_is_in_recovery()`` false). When Patroni cannot query PostgreSQL, as
+    in the middle of a promotion, it answers from its own idea of the role, without a
+    location: that does not count.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg2 pgsalt_patroni.accepts_writes
+    """
+    try:
+        status, payload = _request("GET", "/primary", url=url, config_file=config_file,
+                                   timeout=timeout)
+    except _PatroniUnreachable:
+        return False
+    return (status == 200 and isinstance(payload, dict)
+            and "location" in (payload.get("xlog") or {}))
 
 
-def switch_to(leader, timeout=60, interval=0.1, url=None, config_file=None):
+def switch_to(leader, timeout=60, interval=0.05, url=None, config_file=None, leader_url=None,
+              name=None):
     """
     Run on the candidate: switch over from LEADER to this member and return as soon as
-    it answers GET /primary with 200. Patroni answers POST /switchover only on its next
-    1-second poll; polling here in INTERVAL steps saves that, which clients held by a
-    paused pooler feel.
+    it accepts writes. Patroni answers POST /switchover only on its next 1-second poll;
+    polling here in INTERVAL steps saves that, which clients held by a paused pooler feel.
+    LEADER_URL (the leader's REST API) and NAME (this member's) save the lookups.
 
     Returns ``{'result': bool, 'message': str, 'seconds': float}``.
 
@@ -645,24 +663,24 @@ def switch_to(leader, timeout=60, interval=0.1, url=None, config_file=None):
 
         salt pg2 pgsalt_patroni.switch_to pg1
     """
-    me = member(url=url, config_file=config_file)["patroni"]["name"]
+    me = name or member(url=url, config_file=config_file)["patroni"]["name"]
     # Sent to the leader's own API: that wakes its loop now, not after loop_wait.
-    api = {m.get("name"): m.get("api_url") for m in
-           cluster(url=url, config_file=config_file).get("members") or []}.get(leader)
+    api = leader_url or {m.get("name"): m.get("api_url") for m in
+                         cluster(url=url, config_file=config_file).get("members") or []
+                         }.get(leader)
     if not api:
         raise CommandExecutionError(f"{leader} is not a member with a REST API")
-    leader_url = api.rsplit("/", 1)[0]
+    leader_base = api.rsplit("/", 1)[0]
     started = time.monotonic()
     answer = {}
     poster = threading.Thread(daemon=True, target=lambda: answer.update(_action(
-        "POST", "/switchover", {"leader": leader, "candidate": me}, leader_url, config_file,
+        "POST", "/switchover", {"leader": leader, "candidate": me}, leader_base, config_file,
         timeout)))
     poster.start()
     while time.monotonic() - started < float(timeout):
         if answer and not answer["result"]:
             break
-        # Patroni may call itself primary a moment before the promotion ends.
-        if _probe("/primary", url, config_file, 2) == 200 and _writable():
+        if accepts_writes(url, config_file):
             return {"result": True, "message": f"{me} is the primary",
                     "seconds": round(time.monotonic() - started, 2)}
         time.sleep(interval)

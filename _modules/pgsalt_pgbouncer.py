@@ -13,6 +13,9 @@ __virtualname__ = "pgsalt_pgbouncer"
 
 SOCKET_DIR = "/var/run/postgresql"
 PORT = 6432
+# As the postgres OS user, by setpriv rather than Salt's runas: runas first starts a login
+# shell to read the user's environment, 50 ms that clients of a paused pooler wait for.
+AS_POSTGRES = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
 # PgBouncer's answers when the wanted state holds already (a re-run, or a resume after
 # a pause that never finished).
 ALREADY = ("already suspended/paused", "pooler is not paused/suspended", "already paused",
@@ -27,9 +30,10 @@ def __virtual__():
 
 def _console(command, timeout=10, port=PORT):
     out = __salt__["cmd.run_all"](
-        ["psql", "-XAq", "--csv", "-h", SOCKET_DIR, "-p", str(port), "-U", "postgres",
-         "-d", "pgbouncer", "-c", command],
-        runas="postgres", python_shell=False, timeout=timeout, ignore_retcode=True)
+        AS_POSTGRES + ["psql", "-XAq", "--csv", "-h", SOCKET_DIR, "-p", str(port), "-U",
+                       "postgres", "-d", "pgbouncer", "-c", command],
+        env={"HOME": "/var/lib/postgresql"}, python_shell=False, timeout=timeout,
+        ignore_retcode=True)
     if out["retcode"] != 0:
         message = (out["stderr"] or out["stdout"]).strip()
         if "Timed out" in message or out["retcode"] == 124:

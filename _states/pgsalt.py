@@ -1,6 +1,8 @@
 """States shared by the formula's components."""
 
+import importlib.metadata
 import os
+import re
 
 __virtualname__ = "pgsalt"
 
@@ -10,10 +12,11 @@ def __virtual__():
 
 
 def installed_unstarted(name, pkgs, service):
-    """Install PKGS without letting Debian start SERVICE with the package's own config.
+    """Install PKGS without letting Debian start SERVICE (a unit or a list of units) with
+    the package's own config.
 
     Debian starts etcd and PgBouncer on install with a default config; for etcd that
-    creates a one-member cluster in the data dir. The unit is masked while the packages
+    creates a one-member cluster in the data dir. The units are masked while the packages
     install and unmasked afterwards, so the first start uses the formula's config.
     Once the packages are installed this state changes nothing.
 
@@ -25,6 +28,8 @@ def installed_unstarted(name, pkgs, service):
             - service: etcd
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    services = [service] if isinstance(service, str) else list(service)
+    kept = ", ".join(services) or "no service"
     missing = [p for p in pkgs if not __salt__["pkg.version"](p)]
     if not missing:
         ret["comment"] = f"{', '.join(pkgs)} installed"
@@ -32,21 +37,85 @@ def installed_unstarted(name, pkgs, service):
     ret["changes"] = {"old": {p: None for p in missing}, "new": {p: "installed" for p in missing}}
     if __opts__["test"]:
         ret["result"] = None
-        ret["comment"] = f"would install {', '.join(missing)} with {service} kept stopped"
+        ret["comment"] = f"would install {', '.join(missing)} with {kept} kept stopped"
         return ret
-    __salt__["service.mask"](service)
+    for unit in services:
+        __salt__["service.mask"](unit)
     try:
         result = __salt__["pkg.install"](pkgs=missing, install_recommends=False)
     finally:
-        __salt__["service.unmask"](service)
+        for unit in services:
+            __salt__["service.unmask"](unit)
     still = [p for p in pkgs if not __salt__["pkg.version"](p)]
     if still:
         ret.update(result=False, changes={}, comment=f"failed to install {', '.join(still)}")
         return ret
     ret["changes"] = {"old": {p: None for p in missing},
                       "new": {p: result.get(p, {}).get("new", "installed") for p in missing}}
-    ret["comment"] = f"installed {', '.join(missing)}; {service} not started by the package"
+    ret["comment"] = f"installed {', '.join(missing)}; {kept} not started by the packages"
     return ret
+
+
+def python_installed(name, pkgs, bin_env):
+    """PKGS (``project[extras]==version``) in the Python that runs this minion, whose pip is
+    BIN_ENV. Checked in the installed distributions' metadata, in-process: ``pip list``,
+    what ``pip.installed`` asks, takes a second or more on every run.
+
+    .. code-block:: yaml
+
+        pgsalt-python-modules-installed:
+          pgsalt.python_installed:
+            - pkgs: ["etcd3==0.12.0", "psycopg[binary]==3.3.9"]
+            - bin_env: /opt/salt/bin/pip
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    missing = [req for req in pkgs if not _distribution_ok(req)]
+    if not missing:
+        ret["comment"] = f"{', '.join(pkgs)} installed"
+        return ret
+    ret["changes"] = {"old": {req: _version(_requirement(req)[0]) for req in missing},
+                      "new": {req: _requirement(req)[2] for req in missing}}
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"would install {', '.join(missing)}")
+        return ret
+    result = __salt__["pip.install"](pkgs=missing, bin_env=bin_env)
+    still = [req for req in missing if not _distribution_ok(req)]
+    if still:
+        detail = (result or {}).get("stderr", "") if isinstance(result, dict) else result
+        ret.update(result=False, changes={},
+                   comment=f"{', '.join(still)} not installed: {str(detail).strip()}")
+        return ret
+    ret["comment"] = f"installed {', '.join(missing)}"
+    return ret
+
+
+def _requirement(req):
+    """``project[a,b]==1.0`` -> (project, [a, b], 1.0)."""
+    project, _, version = req.partition("==")
+    project, _, extras = project.partition("[")
+    return (project.strip(), [e.strip() for e in extras.rstrip("]").split(",") if e.strip()],
+            version.strip())
+
+
+def _version(project):
+    try:
+        return importlib.metadata.version(project)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _distribution_ok(req):
+    """REQ's project at its version, and what each of its extras pulls in, installed."""
+    project, extras, version = _requirement(req)
+    if _version(project) != version:
+        return False
+    for line in importlib.metadata.requires(project) or []:
+        spec, _, marker = line.partition(";")
+        wanted = re.findall(r"""extra\s*==\s*["']([^"']+)["']""", marker)
+        if any(extra in wanted for extra in extras):
+            if _version(re.split(r"[\s\[<>=!~(]", spec.strip(), maxsplit=1)[0]) is None:
+                return False
+    return True
 
 
 def venv_installed(name, requirement, python="python3"):

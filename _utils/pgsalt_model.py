@@ -15,7 +15,7 @@ import re
 import urllib.parse
 
 # Salt's loader publishes every function listed here and nothing else.
-__all__ = ["merge", "defaults_for", "resolve", "find_cluster", "validate", "plan",
+__all__ = ["merge", "defaults_for", "resolve", "find_cluster", "validate", "plan", "phases",
            "restore_plan", "restore_command"]
 
 COMPONENTS = ("etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest", "keepalived",
@@ -342,6 +342,7 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
         return {"cluster": name, "errors": errors}
     name = name or next(iter(clusters))
     resolved = resolve(name, clusters, defaults or {})
+    steps = phases(resolved)
     return {
         "cluster": name,
         "errors": [],
@@ -359,7 +360,45 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
         "standby": {"cluster": _standby_source(name, clusters)} if resolved["standby_endpoint"]
         else {},
         "tls": _tls_plan(resolved),
+        # orch.deploy's wide steps go to the members with something to apply in them.
+        "prepare": sorted((m for m, p in steps.items() if p["prepare"]), key=str),
+        "serve": sorted((m for m, p in steps.items() if p["serve"]), key=str),
     }
+
+
+def phases(cluster):
+    """What each member applies in orch.deploy's two wide steps, by its roles:
+    ``{minion: {"prepare": [sls], "serve": [sls]}}``.
+
+    ``prepare``, before any Patroni starts: the Python libraries, every package in one
+    transaction, pgBackRest (archiving works from the first WAL segment), etcd, PostgreSQL
+    and Patroni's config. ``serve``, once the leader holds the SQL objects: HAProxy before
+    PgBouncer before the VIP, the backup stanza where backups run, monitoring. One run per
+    step and host costs Salt's job start, pillar and rendering once, not per component.
+    """
+    backup = _backup_plan(cluster)
+    stanza_hosts = ([backup["repository"]] if backup.get("repository")
+                    else cluster["db_members"]) if backup else []
+    out = {}
+    for mid, spec in cluster["members"].items():
+        roles = spec["roles"]
+        prepare = ["pgsalt.python", "pgsalt.packages"]
+        if mid in backup.get("hosts", []):
+            prepare.append("pgbackrest")
+        if "dcs" in roles:
+            prepare.append("etcd")
+        if "db" in roles:
+            prepare += ["postgresql", "patroni.config"]
+        serve = []
+        if "balancer" in roles:
+            serve += ["haproxy", "pgbouncer"] + (["keepalived"] if cluster["vip"].get("address")
+                                                 else [])
+        if mid in stanza_hosts:
+            serve.append("pgbackrest.stanza")
+        if cluster["monitor_members"]:
+            serve.append("monitoring")
+        out[mid] = {"prepare": prepare, "serve": serve}
+    return out
 
 
 def _tls_plan(cluster):

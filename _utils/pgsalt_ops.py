@@ -66,7 +66,7 @@ def remote(cmd):
 def topology(remote, db):
     """Patroni's view of the cluster from the first db host that answers:
     ``{'leader': name|None, 'members': {name: {role, state, lag, timeline, pending_restart,
-    nofailover}}}``."""
+    nofailover, api_url}}}``."""
     errors = []
     for host in db:
         try:
@@ -84,6 +84,7 @@ def topology(remote, db):
                 "pending_restart": bool(m.get("pending_restart")),
                 "pending_reason": m.get("pending_restart_reason") or {},
                 "nofailover": bool((m.get("tags") or {}).get("nofailover")),
+                "api_url": m.get("api_url"),
             }
         leader = next((n for n, m in members.items() if m["role"] in PRIMARY_ROLES), None)
         return {"leader": leader, "members": members}
@@ -193,7 +194,8 @@ def switchover(remote, db, balancers, candidate=None, pause_pooler=False, pause_
         if paused:
             report["pause_s"] = round(remote.clock() - started, 2)
         remote.one(candidate, "pgsalt_patroni.switch_to", leader, step="switchover",
-                   wait=timeout + 10, timeout=timeout)
+                   wait=timeout + 10, timeout=timeout, name=candidate,
+                   leader_url=topo["members"][leader]["api_url"])
         report["switch_s"] = round(remote.clock() - started, 2)
         # One call per balancer routes and resumes: clients wait one round trip less.
         _route(remote, balancers, candidate, timeout, resume_pooler=bool(paused))

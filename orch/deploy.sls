@@ -17,71 +17,29 @@ pgsalt-deploy-sync:
     - test: False
     - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
+{%- if plan.tls.hosts %}
 
-pgsalt-deploy-python-modules:
+{{ tls_certificates('pgsalt-deploy-tls-certificates', 'pgsalt-deploy-sync') }}
+{%- endif %}
+
+{#- On every host at once, as its roles need: Python libraries, all packages in one apt
+    transaction, pgBackRest (archive_command works from the first WAL segment), etcd (its
+    members start together), PostgreSQL and Patroni's config. No Patroni runs yet. #}
+pgsalt-deploy-prepare:
   salt.state:
-    - tgt: {{ members }}
+    - tgt: {{ plan.prepare | join(',') }}
     - tgt_type: list
-    - sls: pgsalt.python
+    - sls: pgsalt.prepare
     - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
     - require:
       - salt: pgsalt-deploy-sync
 {%- if plan.tls.hosts %}
-
-{{ tls_certificates('pgsalt-deploy-tls-certificates', 'pgsalt-deploy-python-modules') }}
-{%- endif %}
-{%- if plan.backup %}
-{%- set backup_hosts = plan.backup.hosts | join(',') %}
-
-{#- pgBackRest before Patroni starts: archive_command works from the first WAL segment. #}
-pgsalt-deploy-pgbackrest:
-  salt.state:
-    - tgt: {{ backup_hosts }}
-    - tgt_type: list
-    - sls: pgbackrest
-    - pillar: {cluster: {{ plan.cluster | json }}}
-    - failhard: True
-    - require:
-      - salt: pgsalt-deploy-python-modules
-{%- if plan.tls.hosts %}
       - salt: pgsalt-deploy-tls-certificates
-{%- endif %}
-{%- endif %}
-{%- if plan.dcs %}
-
-pgsalt-deploy-etcd:
-  salt.state:
-    - tgt: {{ plan.dcs | join(',') }}
-    - tgt_type: list
-    - sls: etcd
-    - pillar: {cluster: {{ plan.cluster | json }}}
-    - failhard: True
-    - require:
-      - salt: pgsalt-deploy-python-modules
-{%- endif %}
-
-pgsalt-deploy-postgresql:
-  salt.state:
-    - tgt: {{ plan.db | join(',') }}
-    - tgt_type: list
-    - sls: [postgresql, patroni.config]
-    - pillar: {cluster: {{ plan.cluster | json }}}
-    - failhard: True
-    - require:
-      - salt: pgsalt-deploy-python-modules
-{%- if plan.tls.hosts %}
-      - salt: pgsalt-deploy-tls-certificates
-{%- endif %}
-{%- if plan.dcs %}
-      - salt: pgsalt-deploy-etcd
-{%- endif %}
-{%- if plan.backup %}
-      - salt: pgsalt-deploy-pgbackrest
 {%- endif %}
 {#- One db host at a time: the first started on a fresh cluster becomes the leader and
     must accept writes; each next one must be streaming before the one after it. #}
-{%- set ns = namespace(previous='pgsalt-deploy-postgresql') %}
+{%- set ns = namespace(previous='pgsalt-deploy-prepare') %}
 {%- for member in plan.db %}
 
 pgsalt-deploy-patroni-{{ member }}:
@@ -104,62 +62,16 @@ pgsalt-deploy-sql-objects:
     - failhard: True
     - require:
       - salt: {{ ns.previous }}
-{%- if plan.balancer %}
+{%- if plan.serve %}
 
-pgsalt-deploy-haproxy:
+{#- HAProxy, then PgBouncer, then the VIP on each balancer (a balancer takes the VIP only
+    once its HAProxy and PgBouncer serve); the stanza, a passing archive check and a first
+    full backup where backups run; exporters everywhere, Prometheus on the monitor host. #}
+pgsalt-deploy-serve:
   salt.state:
-    - tgt: {{ plan.balancer | join(',') }}
+    - tgt: {{ plan.serve | join(',') }}
     - tgt_type: list
-    - sls: haproxy
-    - pillar: {cluster: {{ plan.cluster | json }}}
-    - failhard: True
-    - require:
-      - salt: pgsalt-deploy-sql-objects
-
-pgsalt-deploy-pgbouncer:
-  salt.state:
-    - tgt: {{ plan.balancer | join(',') }}
-    - tgt_type: list
-    - sls: pgbouncer
-    - pillar: {cluster: {{ plan.cluster | json }}}
-    - failhard: True
-    - require:
-      - salt: pgsalt-deploy-haproxy
-{%- if plan.vip %}
-
-{#- The VIP last: a balancer takes it only once its HAProxy and PgBouncer serve. #}
-pgsalt-deploy-keepalived:
-  salt.state:
-    - tgt: {{ plan.balancer | join(',') }}
-    - tgt_type: list
-    - sls: keepalived
-    - pillar: {cluster: {{ plan.cluster | json }}}
-    - failhard: True
-    - require:
-      - salt: pgsalt-deploy-pgbouncer
-{%- endif %}
-{%- endif %}
-{%- if plan.backup %}
-
-{#- The stanza, a passing archive check, and a first full backup when there is none. #}
-pgsalt-deploy-backup-stanza:
-  salt.state:
-    - tgt: {{ plan.backup.repository or plan.db | join(',') }}
-    - tgt_type: list
-    - sls: pgbackrest.stanza
-    - pillar: {cluster: {{ plan.cluster | json }}}
-    - failhard: True
-    - require:
-      - salt: pgsalt-deploy-sql-objects
-{%- endif %}
-{%- if plan.monitor %}
-
-{#- Exporters on every member, then Prometheus and Alertmanager on the monitor host. #}
-pgsalt-deploy-monitoring:
-  salt.state:
-    - tgt: {{ plan.members | join(',') }}
-    - tgt_type: list
-    - sls: monitoring
+    - sls: pgsalt.serve
     - pillar: {cluster: {{ plan.cluster | json }}}
     - failhard: True
     - require:

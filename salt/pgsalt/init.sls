@@ -2,7 +2,7 @@
     A minion that is in no cluster gets nothing. #}
 {%- from 'pgsalt/map.jinja' import cluster with context %}
 {%- set roles = cluster.get('my', {}).get('roles', []) %}
-{%- set sls = ['pgsalt.python', 'pgsalt.heal'] if roles else [] %}
+{%- set sls = ['pgsalt.python', 'pgsalt.packages', 'pgsalt.heal'] if roles else [] %}
 {%- if 'dcs' in roles %}{% do sls.append('etcd') %}{% endif %}
 {%- set backups = cluster.get('pgbackrest', {}).get('enabled') %}
 {%- if backups and ('db' in roles or 'backup' in roles) %}{% do sls.append('pgbackrest') %}{% endif %}

@@ -4,7 +4,7 @@
 {%- if 'db' in cluster.my.roles %}{% set wanted = wanted + cluster.postgresql.python %}{% endif %}
 
 pgsalt-python-modules-installed:
-  pip.installed:
+  pgsalt.python_installed:
     - pkgs: {{ wanted | json }}
     - bin_env: {{ salt['pgsalt.minion_pip']() }}
     - reload_modules: True

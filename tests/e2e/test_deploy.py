@@ -25,13 +25,10 @@ APP_PASSWORD = "demo-app-password-W8fD3kQs"
 def test_deploy_builds_the_cluster_in_order(demo):
     order = sorted(demo.values(), key=lambda r: r["__run_num__"])
     ids = [r["__id__"] for r in order]
-    assert ids[:6] == ["pgsalt-deploy-sync", "pgsalt-deploy-python-modules",
-                       "pgsalt-deploy-tls-certificates", "pgsalt-deploy-pgbackrest",
-                       "pgsalt-deploy-etcd", "pgsalt-deploy-postgresql"]
-    assert ids[6:9] == [f"pgsalt-deploy-patroni-{m}" for m in MEMBERS]
-    assert ids[9:] == ["pgsalt-deploy-sql-objects", "pgsalt-deploy-haproxy",
-                       "pgsalt-deploy-pgbouncer", "pgsalt-deploy-keepalived",
-                       "pgsalt-deploy-backup-stanza", "pgsalt-deploy-monitoring"]
+    assert ids[:3] == ["pgsalt-deploy-sync", "pgsalt-deploy-tls-certificates",
+                       "pgsalt-deploy-prepare"]
+    assert ids[3:6] == [f"pgsalt-deploy-patroni-{m}" for m in MEMBERS]
+    assert ids[6:] == ["pgsalt-deploy-sql-objects", "pgsalt-deploy-serve"]
 
 
 def test_one_leader_two_streaming_replicas_and_healthy_etcd(bed, demo):

@@ -151,6 +151,8 @@ class FakeCluster:
 
     def _pgsalt_patroni_switch_to(self, host, leader, **kwargs):
         assert leader == self.leader(), f"switch_to names {leader}, the leader is {self.leader()}"
+        # the lookups the candidate would make are handed over
+        assert (kwargs["name"], kwargs["leader_url"]) == (host, f"https://{leader}:8008/patroni")
         self._promote(host)
         return {"result": True, "message": f"{host} is the primary", "seconds": 1.5}
 
@@ -233,7 +235,8 @@ def test_topology_reads_the_first_db_host_that_answers():
     assert topo["members"]["pg1"]["lag"] is None
     assert topo["members"]["pg2"] == {"role": "sync_standby", "state": "streaming",
                                       "lag": 4096, "timeline": 7, "pending_restart": False,
-                                      "pending_reason": {}, "nofailover": True}
+                                      "pending_reason": {}, "nofailover": True,
+                                      "api_url": "https://pg2:8008/patroni"}
     assert topo["members"]["pg3"]["pending_restart"] is True
 
     fake.down.update(DB)

@@ -81,6 +81,7 @@ class FakePatroni:
         }
         self.config_code = 200
         self.switchover_response = (200, 'Successfully switched over to "pg2"')
+        self.promoted = None  # the status /primary answers with once a switchover is posted
         self.restart_response = (200, "restarted successfully")
         self.requests = []
         self.status_sequence = []
@@ -174,6 +175,8 @@ def _make_handler(fake):
             if not self._check_auth():
                 return
             if self.path == "/switchover":
+                if fake.promoted:
+                    fake.status, fake.primary_code = fake.promoted, 200
                 self._send(*fake.switchover_response)
             elif self.path == "/failover":
                 self._send(200, f'Successfully failed over to "{body["candidate"]}"')
@@ -362,6 +365,32 @@ def test_switchover_sends_auth_and_json(cfg, fake):
     assert post[0]["body"] == {"leader": "pg1", "candidate": "pg2"}
     assert post[0]["headers"]["Content-Type"] == "application/json"
     assert fake.authorized(post[0]["headers"])
+    _assert_no_password(ret)
+
+
+def test_accepts_writes_only_on_what_postgresql_says(cfg, fake, free_port):
+    assert patroni_mod.accepts_writes(config_file=cfg) is True
+    # mid-promotion Patroni answers 200 from its own idea of the role, with no location
+    fake.status = {"state": "running", "role": "primary"}
+    assert patroni_mod.accepts_writes(config_file=cfg) is False
+    fake.status, fake.primary_code = {"state": "running", "role": "replica", "xlog": {}}, 503
+    assert patroni_mod.accepts_writes(config_file=cfg) is False
+    assert patroni_mod.accepts_writes(url=f"http://127.0.0.1:{free_port}",
+                                      config_file=cfg) is False
+
+
+def test_switch_to_posts_to_the_leader_it_is_given_and_returns_once_writable(cfg, fake, server):
+    fake.promoted = fake.status
+    fake.status, fake.primary_code = {"state": "running", "role": "replica", "xlog": {}}, 503
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    ret = patroni_mod.switch_to("pg1", timeout=5, config_file=cfg, name="pg2",
+                                leader_url=url + "/patroni")
+    assert ret["result"] is True and ret["message"] == "pg2 is the primary"
+    # no lookups of its own name or of the leader's API: straight to the switchover
+    posts = [r for r in fake.requests if r["method"] == "POST"]
+    assert [(r["path"], r["body"]) for r in posts] == [
+        ("/switchover", {"leader": "pg1", "candidate": "pg2"})]
+    assert {r["path"] for r in fake.requests if r["method"] == "GET"} == {"/primary"}
     _assert_no_password(ret)
 
 

@@ -120,9 +120,21 @@ def test_cluster_own_address_when_the_mine_has_not_got_it_yet(defaults, dunders)
     assert cluster["my"]["address"] == "10.77.0.12"
     dunders["__salt__"]["network.ip_addrs"].assert_called_once_with()
     # an empty mine (None) leaves the others without an address: refused, naming them
+    dunders["__context__"].clear()  # another job
     dunders["__salt__"]["mine.get"].return_value = None
     with pytest.raises(CommandExecutionError, match="no address for pg1, pg3"):
         execmod.cluster(defaults)
+
+
+def test_cluster_asks_the_mine_once_per_job(defaults, dunders):
+    """Every SLS of a run imports map.jinja; each mine.get is a request to the master."""
+    first = execmod.cluster(defaults)
+    first["members"].clear()  # a template's change stays its own
+    again = execmod.cluster(defaults)
+    assert again["members"] and dunders["__salt__"]["mine.get"].call_count == 1
+    # other pillar (an override in the same process) is resolved anew
+    dunders["__pillar__"]["pgsalt"]["clusters"]["demo"]["scope"] = "other"
+    assert execmod.cluster(defaults)["scope"] == "other"
 
 
 @pytest.mark.parametrize("minion", ["pg9"])

@@ -5,6 +5,7 @@ tools installed into a venv.
 that record every call, so that what ran, and in which order, can be checked.
 """
 
+import importlib.metadata
 import pathlib
 from unittest.mock import patch
 
@@ -311,3 +312,72 @@ def test_venv_pip_failure(tmp_path):
     assert ret["result"] is False
     assert ret["changes"] == {}
     assert "No matching distribution found" in ret["comment"]
+
+
+class FakeDistributions:
+    """importlib.metadata over a dict {project: (version, [requires lines])}; pip.install
+    "installs" what INSTALLS maps a requirement to."""
+
+    PackageNotFoundError = importlib.metadata.PackageNotFoundError
+
+    def __init__(self, dists, installs=None):
+        self.dists, self.installs, self.calls = dict(dists), installs or {}, []
+
+    def version(self, project):
+        if project not in self.dists:
+            raise self.PackageNotFoundError(project)
+        return self.dists[project][0]
+
+    def requires(self, project):
+        return self.dists[project][1]
+
+    def pip_install(self, pkgs, bin_env):
+        self.calls.append((tuple(pkgs), bin_env))
+        for req in pkgs:
+            self.dists.update(self.installs.get(req, {}))
+        return {"retcode": 0, "stderr": ""}
+
+
+PSYCOPG = ("3.3.9", ['psycopg-binary==3.3.9; implementation_name != "pypy" and '
+                     'extra == "binary"', 'psycopg-c==3.3.9; extra == "c"'])
+WANTED = ["etcd3==0.12.0", "psycopg[binary]==3.3.9"]
+PIP = "/opt/salt/bin/pip"
+
+
+def _python(dists, test_mode=False):
+    with patch.object(statemod.importlib, "metadata", dists), \
+            patch.dict(statemod.__dict__, {"__salt__": {"pip.install": dists.pip_install},
+                                           "__opts__": {"test": test_mode}}):
+        return statemod.python_installed("pgsalt-python-modules-installed", WANTED, PIP)
+
+
+def test_python_modules_at_their_versions_change_nothing():
+    dists = FakeDistributions({"etcd3": ("0.12.0", []), "psycopg": PSYCOPG,
+                               "psycopg-binary": ("3.3.9", [])})
+    ret = _python(dists)
+    assert (ret["result"], ret["changes"], dists.calls) == (True, {}, [])
+
+
+@pytest.mark.parametrize("test_mode", [True, False])
+def test_python_modules_missing_an_extra_or_a_version_are_installed(test_mode):
+    # psycopg without its binary extra, etcd3 at another version
+    dists = FakeDistributions(
+        {"etcd3": ("0.11.1", []), "psycopg": PSYCOPG},
+        installs={"etcd3==0.12.0": {"etcd3": ("0.12.0", [])},
+                  "psycopg[binary]==3.3.9": {"psycopg-binary": ("3.3.9", [])}})
+    ret = _python(dists, test_mode)
+    assert ret["changes"] == {"old": {"etcd3==0.12.0": "0.11.1", "psycopg[binary]==3.3.9": "3.3.9"},
+                              "new": {"etcd3==0.12.0": "0.12.0", "psycopg[binary]==3.3.9": "3.3.9"}}
+    if test_mode:
+        assert (ret["result"], dists.calls) == (None, [])
+    else:
+        assert ret["result"] is True
+        assert dists.calls == [(tuple(WANTED), PIP)]
+        assert _python(dists)["changes"] == {}  # and the next run finds them
+
+
+def test_python_modules_pip_could_not_install_fail():
+    dists = FakeDistributions({"psycopg": PSYCOPG, "psycopg-binary": ("3.3.9", [])})
+    ret = _python(dists)
+    assert (ret["result"], ret["changes"]) == (False, {})
+    assert "etcd3==0.12.0 not installed" in ret["comment"]

@@ -41,12 +41,16 @@ class FakeBouncer:
         self.commands = []
 
     def __call__(self, cmd, runas=None, python_shell=None, timeout=None, ignore_retcode=False,
-                 **kwargs):
+                 env=None, **kwargs):
+        # as the postgres OS user, whom PgBouncer's hba file lets in by peer authentication
+        setpriv = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+        assert cmd[:5] == setpriv and env == {"HOME": "/var/lib/postgresql"}, (cmd, env)
+        cmd = cmd[5:]
         assert cmd[:3] == ["psql", "-XAq", "--csv"] and cmd[-2] == "-c", cmd
         assert cmd[cmd.index("-h") + 1] == "/var/run/postgresql"
         assert cmd[cmd.index("-p") + 1] == "6432"
         assert cmd[cmd.index("-d") + 1] == "pgbouncer" and cmd[cmd.index("-U") + 1] == "postgres"
-        assert runas == "postgres" and python_shell is False and ignore_retcode
+        assert runas is None and python_shell is False and ignore_retcode
         assert timeout, "a console command without a timeout can hang the minion"
         sql = cmd[-1]
         self.commands.append(sql)

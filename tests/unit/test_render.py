@@ -125,6 +125,9 @@ class Minion:
             if callable(func) and not name.startswith("_")
             and getattr(func, "__module__", None) == module.__name__
         }
+        # the execution module calls its sibling as Salt's loader lets it
+        self.globals["__salt__"].update(
+            {k: f for k, f in functions.items() if k.startswith("pgsalt_monitoring.")})
         # a bare host: no issued certificate, no backup timer
         functions["file.file_exists"] = lambda path: False
         functions.update(extra_salt or {})
@@ -344,9 +347,12 @@ def test_every_sls_renders_to_states_of_its_component(render, relpath):
         assert fun
 
 
+# every member: the formula's Python libraries, its packages in one transaction, self-healing
+HOST = {"pgsalt", "pgsalt.python", "pgsalt.packages", "pgsalt.heal"}
 # pgsalt.tls: every member has a certificate (TLS on by default)
 ALL_ROLES = {
-    "pgsalt", "pgsalt.python", "pgsalt.heal", "pgsalt.tls",
+    "pgsalt", "pgsalt.python", "pgsalt.packages", "pgsalt.heal", "pgsalt.tls",
+    "postgresql.createcluster",
     "etcd", "etcd.package", "etcd.config", "etcd.service",
     "postgresql", "postgresql.package", "postgresql.objects",
     "patroni", "patroni.package", "patroni.config", "patroni.service",
@@ -369,13 +375,13 @@ MONITOR = EXPORTERS | {"monitoring.server", "monitoring.dashboards"}
         ("pg2", "Debian-13", ALL_ROLES | BACKUP | VIP | EXPORTERS | {"monitoring.backup"}),
         ("pg2", "Debian-12", ALL_ROLES | BACKUP | VIP | EXPORTERS | {"monitoring.backup"}),
         # the demo's repository and monitor host
-        ("pg4", "Debian-13", {"pgsalt", "pgsalt.python", "pgsalt.heal"} | BACKUP | MONITOR),
+        ("pg4", "Debian-13", HOST | BACKUP | MONITOR),
         # db and balancer, using the demo cluster's etcd
         ("pg5", "Debian-13", {sls for sls in ALL_ROLES if not sls.startswith("etcd")} | BACKUP),
         ("pg5", "Debian-12", {sls for sls in ALL_ROLES if not sls.startswith("etcd")} | BACKUP),
         # the Debian 12 cluster, pg14 its repository and monitor host
         ("pg12", "Debian-12", ALL_ROLES | BACKUP | EXPORTERS | {"monitoring.backup"}),
-        ("pg14", "Debian-12", {"pgsalt", "pgsalt.python", "pgsalt.heal"} | BACKUP | MONITOR),
+        ("pg14", "Debian-12", HOST | BACKUP | MONITOR),
     ],
 )
 def test_highstate_of_a_member_is_consistent(render, minion, osfinger, expected):
@@ -498,7 +504,7 @@ def test_python_modules_by_role(render):
     def pkgs(minion, pillar=None):
         rendered = render(minion, pillar=pillar).sls("pgsalt.python")
         fun, args = _args(rendered["pgsalt-python-modules-installed"])
-        assert fun == "pip.installed"
+        assert fun == "pgsalt.python_installed"
         assert args["bin_env"] == execmod.minion_pip()
         return args["pkgs"]
 
@@ -900,7 +906,8 @@ def test_orch_deploy(render, cluster, members, dcs, db):
     # the master's CA for the cluster: no CA of the operator's own is named
     assert "own_ca_cert" not in steps["pgsalt-deploy-tls-certificates"][1]
     assert "own_ca_key" not in steps["pgsalt-deploy-tls-certificates"][1]
-    assert "pgsalt-deploy-tls-certificates" in _requires(steps["pgsalt-deploy-postgresql"][1])
+    assert _requires(steps["pgsalt-deploy-prepare"][1]) == [
+        "pgsalt-deploy-sync", "pgsalt-deploy-tls-certificates"]
     for id_, (_, args) in steps.items():
         if id_ in runners:
             continue
@@ -910,11 +917,11 @@ def test_orch_deploy(render, cluster, members, dcs, db):
             _sls_path(sls)
         targets = str(args["tgt"]).split(",")
         assert set(targets) <= set(members), args["tgt"]
-    assert ("pgsalt-deploy-etcd" in steps) == bool(dcs)
-    if dcs:
-        assert steps["pgsalt-deploy-etcd"][1]["tgt"] == ",".join(dcs)
+    # one wide step before Patroni: every member applies what its roles need
+    _, prepare = steps["pgsalt-deploy-prepare"]
+    assert (prepare["tgt"], prepare["sls"]) == (",".join(members), "pgsalt.prepare")
     # one db member at a time, in order, before the SQL objects
-    previous = "pgsalt-deploy-postgresql"
+    previous = "pgsalt-deploy-prepare"
     for member in db:
         fun, args = steps[f"pgsalt-deploy-patroni-{member}"]
         assert args["tgt"] == member
@@ -922,16 +929,11 @@ def test_orch_deploy(render, cluster, members, dcs, db):
         assert _requires(args) == [previous]
         previous = f"pgsalt-deploy-patroni-{member}"
     assert _requires(steps["pgsalt-deploy-sql-objects"][1]) == [previous]
-    assert steps["pgsalt-deploy-haproxy"][1]["sls"] == "haproxy"
-    assert steps["pgsalt-deploy-pgbouncer"][1]["sls"] == "pgbouncer"
-    # the VIP, where pillar sets one, once HAProxy and PgBouncer serve on every balancer
-    assert ("pgsalt-deploy-keepalived" in steps) == (cluster == "demo")
-    if cluster == "demo":
-        _, args = steps["pgsalt-deploy-keepalived"]
-        assert (args["tgt"], args["sls"]) == ("pg1,pg2,pg3", "keepalived")
-        assert _requires(args) == ["pgsalt-deploy-pgbouncer"]
-        assert list(steps).index("pgsalt-deploy-keepalived") > list(steps).index(
-            "pgsalt-deploy-pgbouncer")
+    # then one wide step once the leader holds the SQL objects, the last
+    _, serve = steps["pgsalt-deploy-serve"]
+    assert (serve["tgt"], serve["sls"]) == (",".join(members), "pgsalt.serve")
+    assert _requires(serve) == ["pgsalt-deploy-sql-objects"]
+    assert list(steps)[-1] == "pgsalt-deploy-serve"
     # no secret travels as a job argument
     text = json.dumps(_plain(rendered))
     secrets = loaders.passwords(loaders.shipped_pillar())
@@ -1254,22 +1256,57 @@ def test_postgresql_objects_prometheus_role_only_with_monitoring(render, on):
             ("pgsalt_sql", "postgresql-objects-role-prometheus")}
 
 
-@pytest.mark.parametrize("on", [True, False])
-def test_orch_deploy_monitoring_step_only_with_a_monitor_host(render, on):
-    rendered = _orch(render, "demo", _monitored() if on else _unmonitored())
-    _check_high({"orch.deploy": rendered})
-    steps = _deploy_steps(rendered)
-    assert ("pgsalt-deploy-monitoring" in steps) == on
-    if on:
-        _, args = steps["pgsalt-deploy-monitoring"]
-        # exporters on every member, the server on the monitor host: one highstate-like run
-        assert (args["tgt"], args["tgt_type"], args["sls"]) == (
-            "pg1,pg2,pg3,pg4", "list", "monitoring")
-        assert args["failhard"] is True
-        assert "pgsalt-deploy-sql-objects" in _requires(args)
-        # once PostgreSQL (its prometheus role), HAProxy and PgBouncer serve
-        order = list(steps)
-        assert order[-1] == "pgsalt-deploy-monitoring"
-        for step in ("pgsalt-deploy-sql-objects", "pgsalt-deploy-haproxy",
-                     "pgsalt-deploy-pgbouncer", "pgsalt-deploy-keepalived"):
-            assert order.index(step) < order.index("pgsalt-deploy-monitoring"), step
+@pytest.mark.parametrize(
+    ("minion", "prepare", "serve"),
+    [
+        ("pg1", ["pgbackrest", "etcd", "postgresql", "patroni.config"],
+         ["haproxy", "pgbouncer", "keepalived", "monitoring"]),
+        # the repository and monitor host: no Patroni; the stanza and Prometheus
+        ("pg4", ["pgbackrest"], ["pgbackrest.stanza", "monitoring"]),
+        # cluster second: a posix repository (the stanza where PostgreSQL runs), demo's etcd
+        ("pg5", ["pgbackrest", "postgresql", "patroni.config"],
+         ["haproxy", "pgbouncer", "pgbackrest.stanza"]),
+    ],
+)
+def test_deploy_steps_apply_what_each_host_serves(render, minion, prepare, serve):
+    node = render(minion)
+    c = node.cluster()
+    assert execmod.phase(c, "prepare") == ["pgsalt.python", "pgsalt.packages"] + prepare
+    assert execmod.phase(c, "serve") == serve
+    assert node.sls("pgsalt.prepare")["include"] == execmod.phase(c, "prepare")
+    assert node.sls("pgsalt.serve")["include"] == serve
+    # the host's highstate applies all of it (the stanza aside): a highstate converges
+    # what orch.deploy built
+    high = _ids(node.highstate("pgsalt"))
+    for sls in prepare + serve:
+        if sls != "pgbackrest.stanza":
+            assert _ids(node.highstate(sls)) <= high, sls
+
+
+@pytest.mark.parametrize("minion", ["pg1", "pg4"])
+def test_one_package_transaction_holds_every_package_of_the_host(render, minion):
+    """The early transaction is faster only if the components' package states then find
+    their packages installed; one missing from it would install one apt run later."""
+    node = render(minion)
+    wanted = execmod.packages(node.cluster())
+    high = _high(node.highstate("pgsalt"))
+    _, args = _args(high["pgsalt-packages-installed"])
+    assert (args["pkgs"], args["service"], args["reload_modules"]) == (
+        wanted["pkgs"], wanted["unstarted"], True)
+    installed, kept = set(), set()
+    for id_, body in high.items():
+        fun, args = _args(body)
+        if id_ == "pgsalt-packages-installed" or fun not in (
+                "pkg.installed", "pgsalt.installed_unstarted"):
+            continue
+        installed |= set(args.get("pkgs") or [args.get("name", id_)])
+        if fun == "pgsalt.installed_unstarted":
+            kept.add(args["service"])
+    installed.discard("ssl-cert")  # the certificates' group; postgresql-common pulls it in
+    assert installed <= set(wanted["pkgs"]), installed - set(wanted["pkgs"])
+    # what Debian would start with its own config stays stopped in the one transaction too
+    assert kept <= set(wanted["unstarted"]), kept - set(wanted["unstarted"])
+    if minion == "pg1":
+        # no default cluster: the config that says so exists before postgresql-common
+        assert _args(high["pgsalt-packages-installed"])[1]["require"] == [
+            {"file": "postgresql-package-no-default-cluster"}]

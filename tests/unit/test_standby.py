@@ -369,7 +369,7 @@ def test_deploy_of_a_standby(render):
     # TLS on: the cluster CA signs pg6's certificate before PostgreSQL is set up
     fun, issue = steps["pgsalt-deploy-tls-certificates"]
     assert (fun, issue["name"], issue["minions"]) == ("salt.runner", "pgsalt_ca.issue", ["pg6"])
-    requires = test_render._requires(steps["pgsalt-deploy-postgresql"][1])
+    requires = test_render._requires(steps["pgsalt-deploy-prepare"][1])
     assert "pgsalt-deploy-tls-certificates" in requires
     assert steps["pgsalt-deploy-patroni-pg6"][1]["sls"] == "patroni.service"
     assert steps["pgsalt-deploy-sql-objects"][1]["tgt"] == "pg6"

@@ -27,6 +27,8 @@ OVERRIDE = C.STATE / "pillar-override.yaml"
 # The master's GPG keyring for encrypted pillar: the bed's test key (public, bed only).
 GPG_KEYDIR = ROOT / "etc" / "salt" / "gpgkeys"
 GPG_KEY = C.REPO / "tests" / "testbed" / "gpg" / "bed-secret-key.asc"
+# What the file server must not list from the repository root (README, step 1).
+FILE_IGNORE = [".venv/*", ".git/*", ".pytest_cache/*", ".ruff_cache/*", "tests/*"]
 # A CA made outside Salt, as a company's PKI would hand one over; the bookworm cluster's
 # pillar (tls:own_ca) has its certificates signed by it.
 OWN_CA = ROOT / "etc" / "salt" / "own-ca"
@@ -51,6 +53,9 @@ def configure():
           "hash_type: sha256\npillar_source_merging_strategy: recurse\n"
           f"gpg_keydir: {GPG_KEYDIR}\n"
           f"file_roots:\n  base:\n    - {C.REPO / 'salt'}\n    - {C.REPO}\n"
+          # The repository root holds the venv and git's objects too: without this every
+          # state run on every minion lists their ~14,000 files (about 2 s a run here).
+          f"file_ignore_glob: {json.dumps(FILE_IGNORE)}\n"
           f"pillar_roots:\n  base:\n    - {C.REPO / 'pillar'}\n"
           f"ext_pillar:\n  - cmd_yaml: cat {OVERRIDE}\n"
           # The formula's reactor, as README tells users to include it.
