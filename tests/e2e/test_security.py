@@ -48,21 +48,26 @@ except Exception as e:
 """
 
 
-def served_certificate(bed, address, port, starttls=""):
+def served_certificate(bed, address, port, starttls="", attempts=3):
     """The certificate a port serves, checked against the cluster CA from pg4:
-    {"protocol", "verify", "serial", "not_after"}."""
-    out = bed.sh("pg4", "sh", "-c",
-                 f"out=$(echo | openssl s_client -connect {address}:{port} {starttls} "
-                 f"-CAfile {CA} -verify_return_error 2>&1); echo \"$out\" | grep -E "
-                 "'^ *(Protocol|Verify return code) *:'; echo \"$out\" | openssl x509 -noout "
-                 "-serial -enddate", check=False)
-    found = {}
-    for line in out.splitlines():
-        key, sep, value = line.replace("=", ":", 1).partition(":")
-        if sep:
-            found[key.strip().lower().replace(" ", "_")] = value.strip()
+    {"protocol", "verify", "serial", "not_after", "output"}. A handshake cut short (seen
+    once on a loaded bed: the server's certificate and no verdict) is tried again."""
+    for attempt in range(attempts):
+        out = bed.sh("pg4", "sh", "-c",
+                     f"out=$(echo | openssl s_client -connect {address}:{port} {starttls} "
+                     f"-CAfile {CA} -verify_return_error 2>&1); echo \"$out\" | grep -E "
+                     "'^ *(Protocol|Verify return code) *:|error|errno'; echo \"$out\" | "
+                     "openssl x509 -noout -serial -enddate", check=False)
+        found = {}
+        for line in out.splitlines():
+            key, sep, value = line.replace("=", ":", 1).partition(":")
+            if sep:
+                found[key.strip().lower().replace(" ", "_")] = value.strip()
+        if found.get("verify_return_code") or attempt == attempts - 1:
+            break
+        time.sleep(2)
     return {"protocol": found.get("protocol"), "verify": found.get("verify_return_code"),
-            "serial": found.get("serial"), "not_after": found.get("notafter")}
+            "serial": found.get("serial"), "not_after": found.get("notafter"), "output": out}
 
 
 def http(bed, node, method, url, auth=None):
