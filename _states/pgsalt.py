@@ -131,8 +131,8 @@ def venv_installed(name, requirement, python="python3"):
             - requirement: patroni[etcd3,psycopg3]==4.1.5
     """
     ret = {"name": name, "result": True, "changes": {}, "comment": ""}
-    project, _, version = requirement.partition("==")
-    project = project.split("[")[0].lower()
+    project, _, version = _requirement(requirement)
+    project = project.lower()
     current = _venv_version(name, project)
     if current == version:
         ret["comment"] = f"{project} {version} is installed in {name}"
