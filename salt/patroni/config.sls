@@ -15,6 +15,12 @@ patroni-config-directory:
     - require:
       - pkg: postgresql-package-server-installed
 
+patroni-config-validator:
+  file.managed:
+    - name: /usr/local/sbin/pgsalt-patroni-validate
+    - source: salt://patroni/files/pgsalt-patroni-validate
+    - mode: '0755'
+
 {#- The file carries passwords: never shown in diffs, readable by postgres alone. #}
 patroni-config-file:
   file.managed:
@@ -28,9 +34,9 @@ patroni-config-file:
     - context:
         {#- orch.restore passes its checked request for the member it restores on. #}
         config: {{ salt['pgsalt.patroni_config'](cluster, pillar.get('restore')) | json }}
-    # Patroni >= 4.0: a running member already holds its ports; check the rest.
-    - check_cmd: {{ bin }}/patroni --validate-config --ignore-listen-port
+    - check_cmd: /usr/local/sbin/pgsalt-patroni-validate {{ bin }}/patroni
     - require:
+      - file: patroni-config-validator
       - file: patroni-config-directory
       - patroni-package-installed
       - file: pgsalt-tls-cert

@@ -70,6 +70,30 @@ def test_secrets_stay_out_of_state_returns(bed, demo):
                                      "600 postgres /etc/pgbouncer/userlist.txt"]
 
 
+# A copy of the member's config, changed by PYTHON (config is the parsed file), checked by the
+# validator the config state runs: prints its exit code, then what it said.
+CHECK_A_COPY = """
+import subprocess, yaml
+config = yaml.safe_load(open('/etc/patroni/config.yml'))
+{change}
+with open('/root/copy.yml', 'w') as f:
+    yaml.safe_dump(config, f)
+run = subprocess.run(['/usr/local/sbin/pgsalt-patroni-validate', '/usr/bin/patroni',
+                      '/root/copy.yml'], capture_output=True, text=True)
+print(run.returncode, run.stderr)
+"""
+
+
+def test_patroni_config_check_fails_on_the_file_not_on_an_etcd_member_down(bed, demo):
+    def check(change):
+        return bed.sh("pg1", "python3", "-c", CHECK_A_COPY.format(change=change)).strip()
+
+    # an etcd member that does not answer (nothing listens on 127.0.0.1:9): the file is fine
+    assert check("config['etcd3']['hosts'].insert(0, '127.0.0.1:9')") == "0"
+    verdict = check("config['postgresql']['bin_dir'] = '/usr/lib/postgresql/0/bin'")
+    assert verdict.startswith("1 postgresql.bin_dir"), verdict
+
+
 def test_pooled_client_keeps_its_connection_through_a_switchover(bed, demo):
     leader = assert_one_leader_and_streaming_replicas(bed, MEMBERS)
     conn = psycopg.connect(host=ADDRESSES["pg2"], port=6432, dbname="app", user="app",

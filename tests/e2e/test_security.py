@@ -3,7 +3,6 @@ no trust in pg_hba, Patroni's unsafe endpoints and HAProxy's stats behind passwo
 pillar's secrets nowhere they must not be, and certificate renewal without downtime."""
 
 import datetime
-import json
 import pathlib
 import threading
 import time
@@ -13,6 +12,7 @@ import pytest
 import yaml
 from bed import master
 from checks import assert_one_leader_and_streaming_replicas
+from conftest import failures
 
 pytestmark = pytest.mark.e2e
 
@@ -199,7 +199,7 @@ def _not_after(text):
 def _redeploy(bed, pillar):
     bed.override_pillar(pillar)
     ok, by_id = bed.orchestrate("orch.deploy", {"cluster": "demo"})
-    assert ok, json.dumps(by_id, indent=1)[-4000:]
+    assert ok, failures(by_id)
     return by_id["pgsalt-deploy-tls-certificates"]["changes"]["return"]["minions"]
 
 

@@ -546,14 +546,11 @@ def test_patroni_config_file(render, osfinger):
     assert args["mode"] == "0600"
     assert (args["user"], args["group"]) == ("postgres", "postgres")
     patroni = "/usr/bin/patroni" if osfinger == "Debian-13" else "/opt/patroni/bin/patroni"
-    assert shlex.split(args["check_cmd"])[:2] == [patroni, "--validate-config"]
-
-
-def test_patroni_config_check_passes_on_a_running_member(render):
-    # without it, 'patroni --validate-config' fails with "Port 8008 is already in use" on a
-    # member whose Patroni runs, i.e. on every later change of the config (Patroni >= 4.0)
-    _, _, args = _managed(render(), "patroni.config", "patroni-config-file")
-    assert "--ignore-listen-port" in shlex.split(args["check_cmd"])
+    validator = "/usr/local/sbin/pgsalt-patroni-validate"
+    assert shlex.split(args["check_cmd"]) == [validator, patroni]
+    script = _managed(node, "patroni.config", "patroni-config-validator")[2]
+    assert (script["name"], script["mode"]) == (validator, "0755")
+    assert _existing_source(script["source"]).name == "pgsalt-patroni-validate"
 
 
 def _unit(text):
