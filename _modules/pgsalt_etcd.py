@@ -157,9 +157,29 @@ def _error_text(exc):
     return str(exc) or type(exc).__name__
 
 
+def _knows_a_leader(client):
+    """
+    True when the member behind CLIENT knows its cluster's leader.
+
+    The member answers from its own state (etcd3's ``status()`` would also list the
+    members), so one that started before the others of a new cluster says so at once,
+    where a member list waits for a quorum until the timeout.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _knows_a_leader(_connect("https://10.77.0.11:2379", ca_cert="/etc/pgsalt/tls/ca.crt"))
+    """
+    answer = client.maintenancestub.Status(
+        etcd3.etcdrpc.StatusRequest(), client.timeout,
+        credentials=client.call_credentials, metadata=client.metadata)
+    return answer.leader != 0
+
+
 def _client(endpoints=None, **tls):
     """
-    Return a client on the first endpoint that answers a member list.
+    Return a client on the first endpoint that knows a leader and answers a member list.
 
     Raises CommandExecutionError naming every endpoint tried when none answers.
 
@@ -178,6 +198,10 @@ def _client(endpoints=None, **tls):
     for url in urls:
         client = _connect(url, **tls)
         try:
+            if not _knows_a_leader(client):
+                client.close()
+                failures.append(f"{url} (no leader yet)")
+                continue
             list(client.members)
         except (grpc.RpcError, etcd3.exceptions.Etcd3Exception) as exc:
             client.close()

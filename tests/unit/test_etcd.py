@@ -234,6 +234,23 @@ def test_client_tries_endpoints_in_order():
     dead.close.assert_called_once()
 
 
+def test_client_passes_over_a_member_without_a_leader_without_waiting_for_it():
+    # a member of a new cluster that started before the others: its member list would
+    # wait for a quorum until the timeout
+    lonely = MagicMock()
+    lonely.maintenancestub.Status.return_value.leader = 0
+    type(lonely).members = property(lambda self: pytest.fail("asked for its members"))
+    alive = MagicMock()
+    alive.maintenancestub.Status.return_value.leader = 12
+    alive.members = iter([])
+    with patch.object(etcd_mod, "_connect", side_effect=[lonely, alive]):
+        assert etcd_mod._client([PG1, PG2]) is alive
+    lonely.close.assert_called_once()
+    with patch.object(etcd_mod, "_connect", return_value=lonely):
+        with pytest.raises(etcd_mod.EtcdUnreachable, match="no leader yet"):
+            etcd_mod._client([PG1])
+
+
 def test_client_raises_unreachable_naming_endpoints():
     dead = MagicMock()
     type(dead).members = property(
