@@ -22,6 +22,7 @@ client URLs.
 import logging
 import os
 import shutil
+import time
 from urllib.parse import urlsplit
 
 import salt.utils.yaml
@@ -61,6 +62,11 @@ DEFAULT_PORT = 2379
 # Long enough for a loaded member, short enough that a dead host doesn't
 # stall a highstate: grpc otherwise waits for ever on a black-holed address.
 DEFAULT_TIMEOUT = 5
+
+
+# How long, within one job, initial_state trusts reachable()'s "nothing answers".
+UNREACHABLE_FOR = 30
+UNREACHABLE_KEY = "pgsalt_etcd.unreachable"
 
 
 class EtcdUnreachable(CommandExecutionError):
@@ -155,6 +161,19 @@ def _error_text(exc):
     if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
         return f"{exc.code().name}: {exc.details()}"
     return str(exc) or type(exc).__name__
+
+
+def _endpoints_key(endpoints):
+    """
+    The endpoints as a key that ignores their order, case and trailing slashes.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _endpoints_key("http://b:2379, http://A:2379/")  # 'http://a:2379,http://b:2379'
+    """
+    return ",".join(sorted(_url_set(endpoints))) if endpoints else ""
 
 
 def _knows_a_leader(client):
@@ -328,6 +347,7 @@ def reachable(endpoints=None, ca_cert=None, cert_cert=None, cert_key=None, timeo
         client = _client(endpoints, **_tls(ca_cert, cert_cert, cert_key, timeout))
     except EtcdUnreachable as exc:
         log.debug("%s", exc)
+        __context__.setdefault(UNREACHABLE_KEY, {})[_endpoints_key(endpoints)] = time.monotonic()
         return False
     client.close()
     return True
@@ -573,6 +593,13 @@ def initial_state(
     """
     tls = _tls(ca_cert, cert_cert, cert_key, timeout)
     if not os.path.isdir(os.path.join(data_dir, "member")):
+        # A member that started before the others of a new cluster holds client
+        # connections until the timeout. When nothing answered a moment ago in this job
+        # (pgsalt_etcd.member_present asks first), this member is one of those
+        # bootstrapping the cluster: 'new', whenever it starts, without asking again.
+        asked = __context__.get(UNREACHABLE_KEY, {}).get(_endpoints_key(endpoints))
+        if asked is not None and time.monotonic() - asked < UNREACHABLE_FOR:
+            return "new"
         # A member that started a moment ago lists the initial cluster before it has a
         # quorum; only a cluster with a leader is one to join.
         try:

@@ -509,10 +509,68 @@ def is_ready(url=None, config_file=None, timeout=5):
     return ret
 
 
-def wait_ready(timeout=120, interval=1, url=None, config_file=None, request_timeout=5):
+def wake_leader(url=None, config_file=None, timeout=5, wait=0):
+    """
+    Make the leader's Patroni run its HA loop now instead of up to loop_wait seconds
+    later, once this member is in the cluster: the leader then creates this member's
+    replication slot, without which a replica that just joined cannot stream. The wake-up
+    is a PATCH /config that removes a key the configuration does not have: it changes
+    nothing, and Patroni wakes its loop after every PATCH.
+
+    With ``wait``, asks again every 0.1 s for up to that many seconds while this member
+    is not in the cluster yet (it joins the DCS a moment after Patroni starts, and starts
+    streaming about a second later). Only GET /cluster is asked, which needs no answer
+    from PostgreSQL.
+
+    Returns the leader's name; None when there is no other member to wake: no leader,
+    this member leads, or it is not in the cluster (yet).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg2 pgsalt_patroni.wake_leader
+    """
+    me = _read_config(config_file or _default_config_file()).get("name")
+    deadline = time.monotonic() + float(wait)
+    while True:
+        found = _leader_seeing(me, url, config_file, timeout)
+        if found == me:
+            return None
+        if found:
+            patch_config({"pgsalt_wake_up": None}, url=found[1], config_file=config_file,
+                         timeout=timeout)
+            return found[0]
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+
+
+def _leader_seeing(me, url, config_file, timeout):
+    """ME when ME leads; (name, REST API) of the leader once its own view of the cluster,
+    which its next loop acts on, holds ME; else None."""
+    try:
+        members = cluster(url=url, config_file=config_file, timeout=timeout).get("members")
+        found = next((m for m in members or [] if m.get("role") in _CLUSTER_LEADER_ROLES
+                      and m.get("api_url")), None)
+        if found is None:
+            return None
+        if found["name"] == me:
+            return me
+        api = found["api_url"].rsplit("/", 1)[0]
+        seen = cluster(url=api, config_file=config_file, timeout=timeout).get("members")
+    except _PatroniUnreachable:
+        return None  # this REST API is not up yet, or the leader's does not answer
+    return (found["name"], api) if me in {m.get("name") for m in seen or []} else None
+
+
+def wait_ready(timeout=120, interval=1, url=None, config_file=None, request_timeout=5,
+               wake=False):
     """
     Poll :py:func:`is_ready` until the member is ready or ``timeout`` seconds
-    have passed. ``request_timeout`` bounds each HTTP request.
+    have passed. ``request_timeout`` bounds each HTTP request. With ``wake``, the
+    leader is woken first, once this member is in the cluster (:py:func:`wake_leader`):
+    a new replica streams seconds sooner.
 
     Returns the last is_ready dict: ``{'ready', 'role', 'state', 'reason'}``.
 
@@ -524,6 +582,12 @@ def wait_ready(timeout=120, interval=1, url=None, config_file=None, request_time
     """
     deadline = time.monotonic() + float(timeout)
     interval = max(float(interval), 0.05)
+    if wake:
+        try:
+            wake_leader(url=url, config_file=config_file, timeout=request_timeout,
+                        wait=min(10.0, float(timeout)))
+        except CommandExecutionError as exc:
+            log.debug("the leader was not woken: %s", exc)
     while True:
         remaining = deadline - time.monotonic()
         per_call = max(min(float(request_timeout), remaining), 0.5)

@@ -112,7 +112,9 @@ def ready(name, timeout=180, service="patroni", url=None, config_file=None):
     while True:
         left = max(1, min(10, int(deadline - time.monotonic())))
         try:
-            after = __salt__["pgsalt_patroni.wait_ready"](timeout=left, **conn)
+            # A replica that just joined needs the leader to create its slot: woken, the
+            # leader does so at once rather than after loop_wait.
+            after = __salt__["pgsalt_patroni.wait_ready"](timeout=left, wake=True, **conn)
         except CommandExecutionError as exc:
             ret["comment"] = str(exc)
             return ret

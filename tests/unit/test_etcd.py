@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import time
 import warnings
 from unittest.mock import MagicMock, patch
 
@@ -144,7 +145,7 @@ def configure_loader_modules():
         f"pgsalt_etcd.{fn}": getattr(etcd_mod, fn)
         for fn in ("reachable", "members", "member", "add", "remove", "health", "leader")
     }
-    return {etcd_mod: {"__opts__": {}, "__salt__": {}},
+    return {etcd_mod: {"__opts__": {}, "__salt__": {}, "__context__": {}},
             etcd_state: {"__salt__": salt, "__opts__": {"test": False}, "__utils__": UTILS}}
 
 
@@ -423,6 +424,22 @@ def test_initial_state_fresh_bootstrap(tmp_path):
     fake = FakeCluster(up=set())
     with patch.object(etcd_mod, "_client", fake.client):
         assert etcd_mod.initial_state("pg1", PEER1, [PG2, PG3], str(tmp_path)) == "new"
+
+
+def test_initial_state_trusts_what_member_present_just_found(tmp_path):
+    # member_present asked a moment ago in this job and nothing answered: the members
+    # that started first hold connections without a quorum, so asking again would only
+    # wait out the timeout once more
+    fake = FakeCluster(up=set())
+    with patch.object(etcd_mod, "_client", fake.client):
+        assert etcd_mod.reachable([PG3, PG2]) is False
+    with patch.object(etcd_mod, "_client", side_effect=AssertionError("asked again")):
+        assert etcd_mod.initial_state("pg1", PEER1, [PG2, PG3], str(tmp_path)) == "new"
+    with patch.object(etcd_mod.time, "monotonic", return_value=time.monotonic() + 60):
+        running = three_members()
+        with patch.object(etcd_mod, "_client", running.client):
+            assert etcd_mod.initial_state("pg1", PEER1, [PG2, PG3], str(tmp_path)) == \
+                "existing"
 
 
 def test_initial_state_joining_running_cluster(cluster, tmp_path):

@@ -346,6 +346,49 @@ def test_wait_ready_times_out(cfg, fake):
     assert "not ready after" in ret["reason"]
 
 
+def _joining_replica(fake, server, listed=True):
+    """The fake answers as pg1 (the config file's name), a replica that just started;
+    pg3 leads, at the same REST API."""
+    fake.status.update(role="replica", state="running", replication_state="in archive recovery")
+    api = f"http://127.0.0.1:{server.server_address[1]}/patroni"
+    fake.cluster["members"] = [{"name": "pg3", "role": "leader", "api_url": api}] + (
+        [{"name": "pg1", "role": "replica", "state": "starting", "api_url": api}]
+        if listed else [])
+
+
+def _wake_ups(fake):
+    return [r["body"] for r in fake.requests if r["method"] == "PATCH"]
+
+
+def test_wake_leader_waits_until_the_member_is_in_the_cluster(cfg, fake, server):
+    # not in the DCS yet: the leader's loop would find no member to make a slot for
+    _joining_replica(fake, server, listed=False)
+    assert patroni_mod.wake_leader(config_file=cfg, wait=0.3) is None
+    assert _wake_ups(fake) == []
+    _joining_replica(fake, server)
+    before = json.loads(json.dumps(fake.config))
+    assert patroni_mod.wake_leader(config_file=cfg) == "pg3"
+    # a patch that changes nothing: it removes a key the configuration does not have
+    assert _wake_ups(fake) == [{"pgsalt_wake_up": None}]
+    assert fake.config == before
+    # no other member to wake: this one leads, or there is no leader
+    fake.cluster["members"][1]["role"] = "leader"
+    fake.cluster["members"] = fake.cluster["members"][1:]
+    assert patroni_mod.wake_leader(config_file=cfg) is None
+    fake.cluster["members"][0]["role"] = "replica"
+    assert patroni_mod.wake_leader(config_file=cfg) is None
+    assert len(_wake_ups(fake)) == 1
+
+
+def test_wait_ready_wakes_the_leader_once_for_a_joining_replica(cfg, fake, server):
+    _joining_replica(fake, server)
+    joining = dict(fake.status)
+    fake.status_sequence = [joining, joining, dict(joining, replication_state="streaming")]
+    ret = patroni_mod.wait_ready(timeout=10, interval=0.05, config_file=cfg, wake=True)
+    assert ret["ready"] is True
+    assert _wake_ups(fake) == [{"pgsalt_wake_up": None}]
+
+
 def test_health(cfg, fake, tmp_path, free_port):
     assert patroni_mod.health(config_file=cfg) is True
     fake.status["state"] = "stopped"
@@ -617,7 +660,7 @@ def test_state_ready_waits():
         "old": {"state": "starting"},
         "new": {"role": "replica", "state": "running"},
     }
-    wait_ready.assert_called_once_with(timeout=10)
+    wait_ready.assert_called_once_with(timeout=10, wake=True)
 
 
 def test_state_ready_timeout():
@@ -643,7 +686,7 @@ def test_state_ready_fails_at_once_when_the_service_died():
         ret = patroni_state.ready("patroni-ready", timeout=300)
     assert ret["result"] is False
     assert "patroni service is not running" in ret["comment"]
-    wait_ready.assert_called_once_with(timeout=10)
+    wait_ready.assert_called_once_with(timeout=10, wake=True)
 
 
 def test_state_ready_passes_connection_args():

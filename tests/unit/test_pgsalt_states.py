@@ -331,8 +331,8 @@ class FakeDistributions:
     def requires(self, project):
         return self.dists[project][1]
 
-    def pip_install(self, pkgs, bin_env):
-        self.calls.append((tuple(pkgs), bin_env))
+    def pip_install(self, pkgs, bin_env, extra_args):
+        self.calls.append((tuple(pkgs), bin_env, tuple(extra_args)))
         for req in pkgs:
             self.dists.update(self.installs.get(req, {}))
         return {"retcode": 0, "stderr": ""}
@@ -372,7 +372,7 @@ def test_python_modules_missing_an_extra_or_a_version_are_installed(test_mode):
         assert (ret["result"], dists.calls) == (None, [])
     else:
         assert ret["result"] is True
-        assert dists.calls == [(tuple(WANTED), PIP)]
+        assert dists.calls == [(tuple(WANTED), PIP, ("--no-compile",))]
         assert _python(dists)["changes"] == {}  # and the next run finds them
 
 
