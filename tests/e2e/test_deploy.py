@@ -71,15 +71,20 @@ def test_secrets_stay_out_of_state_returns(bed, demo):
 
 
 # A copy of the member's config, changed by PYTHON (config is the parsed file), checked by the
-# validator the config state runs: prints its exit code, then what it said.
+# validator the config state runs: prints its exit code, then what it said. The copy holds
+# the passwords: 0600, and gone afterwards (test_security scans every host's files).
 CHECK_A_COPY = """
-import subprocess, yaml
+import os, subprocess, yaml
 config = yaml.safe_load(open('/etc/patroni/config.yml'))
 {change}
-with open('/root/copy.yml', 'w') as f:
-    yaml.safe_dump(config, f)
-run = subprocess.run(['/usr/local/sbin/pgsalt-patroni-validate', '/usr/bin/patroni',
-                      '/root/copy.yml'], capture_output=True, text=True)
+path = '/root/pgsalt-config-copy.yml'
+try:
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w') as f:
+        yaml.safe_dump(config, f)
+    run = subprocess.run(['/usr/local/sbin/pgsalt-patroni-validate', '/usr/bin/patroni', path],
+                         capture_output=True, text=True)
+finally:
+    os.unlink(path)
 print(run.returncode, run.stderr)
 """
 
@@ -93,6 +98,8 @@ def test_patroni_config_check_fails_on_the_file_not_on_an_etcd_member_down(bed, 
     verdict = check("config['postgresql']['bin_dir'] = '/usr/lib/postgresql/0/bin'")
     assert verdict.startswith("1 postgresql.") and "/usr/lib/postgresql/0/bin" in verdict, \
         verdict
+    left = bed.sh("pg1", "sh", "-c", "ls /root/pgsalt-config-copy.yml 2>/dev/null || true")
+    assert left.strip() == "", "the copy of the config is left behind"
 
 
 def test_pooled_client_keeps_its_connection_through_a_switchover(bed, demo):
