@@ -173,7 +173,7 @@ def _endpoints_key(endpoints):
 
         _endpoints_key("http://b:2379, http://A:2379/")  # 'http://a:2379,http://b:2379'
     """
-    return ",".join(sorted(_url_set(endpoints))) if endpoints else ""
+    return ",".join(sorted(_url_set(endpoints)))
 
 
 def _knows_a_leader(client):

@@ -414,10 +414,20 @@ def leader(url=None, config_file=None, timeout=5):
 
 
 def _leader_name(url, config_file, timeout):
+    return (_leader_member(url, config_file, timeout) or {}).get("name")
+
+
+def _leader_member(url, config_file, timeout):
+    """The /cluster entry of the member holding the leader lock, or None."""
     for entry in cluster(url=url, config_file=config_file, timeout=timeout).get("members") or []:
         if isinstance(entry, dict) and entry.get("role") in _CLUSTER_LEADER_ROLES:
-            return entry.get("name")
+            return entry
     return None
+
+
+def _api_base(api_url):
+    """A member's REST API from the api_url /cluster lists (which ends in /patroni)."""
+    return api_url.rsplit("/", 1)[0]
 
 
 def health(url=None, config_file=None, timeout=5):
@@ -534,34 +544,22 @@ def wake_leader(url=None, config_file=None, timeout=5, wait=0):
     me = _read_config(config_file or _default_config_file()).get("name")
     deadline = time.monotonic() + float(wait)
     while True:
-        found = _leader_seeing(me, url, config_file, timeout)
-        if found == me:
-            return None
-        if found:
-            patch_config({"pgsalt_wake_up": None}, url=found[1], config_file=config_file,
+        try:
+            leader = _leader_member(url, config_file, timeout)
+            if leader is not None and leader.get("name") == me:
+                return None
+            api = leader and leader.get("api_url") and _api_base(leader["api_url"])
+            # The leader's own view of the cluster, which its next loop acts on, holds ME.
+            seen = api and cluster(url=api, config_file=config_file, timeout=timeout)
+        except _PatroniUnreachable:
+            seen = None  # this REST API is not up yet, or the leader's does not answer
+        if seen and me in {m.get("name") for m in seen.get("members") or []}:
+            patch_config({"pgsalt_wake_up": None}, url=api, config_file=config_file,
                          timeout=timeout)
-            return found[0]
+            return leader["name"]
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.1)
-
-
-def _leader_seeing(me, url, config_file, timeout):
-    """ME when ME leads; (name, REST API) of the leader once its own view of the cluster,
-    which its next loop acts on, holds ME; else None."""
-    try:
-        members = cluster(url=url, config_file=config_file, timeout=timeout).get("members")
-        found = next((m for m in members or [] if m.get("role") in _CLUSTER_LEADER_ROLES
-                      and m.get("api_url")), None)
-        if found is None:
-            return None
-        if found["name"] == me:
-            return me
-        api = found["api_url"].rsplit("/", 1)[0]
-        seen = cluster(url=api, config_file=config_file, timeout=timeout).get("members")
-    except _PatroniUnreachable:
-        return None  # this REST API is not up yet, or the leader's does not answer
-    return (found["name"], api) if me in {m.get("name") for m in seen or []} else None
 
 
 def wait_ready(timeout=120, interval=1, url=None, config_file=None, request_timeout=5,
@@ -734,7 +732,7 @@ def switch_to(leader, timeout=60, interval=0.05, url=None, config_file=None, lea
                          }.get(leader)
     if not api:
         raise CommandExecutionError(f"{leader} is not a member with a REST API")
-    leader_base = api.rsplit("/", 1)[0]
+    leader_base = _api_base(api)
     started = time.monotonic()
     answer = {}
     poster = threading.Thread(daemon=True, target=lambda: answer.update(_action(
