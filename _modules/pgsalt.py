@@ -547,6 +547,10 @@ def pgbackrest_drill_config(c):
                           ["pg1-port", pb["drill_port"]]]]]
 
 
+# Hands a segment to pgBackRest; see salt/pgbackrest/files/pgsalt-archive-push.
+ARCHIVE_PUSH = "/usr/local/sbin/pgsalt-archive-push"
+
+
 def pgbackrest_patroni(c):
     """What Patroni's config gains when the cluster takes backups: archiving parameters,
     the restore_command, and pgBackRest as the first way to build a replica.
@@ -563,7 +567,7 @@ def pgbackrest_patroni(c):
     command = f"/usr/bin/pgbackrest --stanza={stanza}"
     return {
         "parameters": {"archive_mode": "on",
-                       "archive_command": f"{command} archive-push %p"},
+                       "archive_command": f"{ARCHIVE_PUSH} {command} archive-push %p"},
         "recovery_conf": {"restore_command": f'{command} archive-get %f "%p"'},
         "create_replica_methods": ["pgbackrest", "basebackup"],
         "pgbackrest": {"command": f"{command} --delta restore", "keep_data": True,

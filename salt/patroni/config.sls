@@ -50,3 +50,15 @@ patroni-config-unit:
         scope: {{ cluster.scope }}
         bin: {{ bin }}
         config: {{ patroni.config_dir }}/config.yml
+
+{%- if salt['service.status']('patroni') %}
+
+{#- A member that runs already reloads a changed config here (Patroni reloads PostgreSQL):
+    orch.deploy writes the file in a run before the one that starts Patroni, where a watch
+    would no longer see the change. #}
+patroni-config-reloaded:
+  cmd.run:
+    - name: systemctl reload patroni
+    - onchanges:
+      - file: patroni-config-file
+{%- endif %}

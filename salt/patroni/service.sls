@@ -2,15 +2,14 @@
 include:
   - patroni.config
 
-{#- A config change is a reload for Patroni; restarts needed by PostgreSQL parameters
-    are rolled by orch.config, never done here. #}
+{#- A changed config is reloaded by patroni.config; restarts needed by PostgreSQL
+    parameters are rolled by orch.config, never done here. #}
 patroni-service-running:
   service.running:
     - name: patroni
     - enable: True
     - reload: True
     - watch:
-      - file: patroni-config-file
       - file: patroni-config-unit
 
 {%- set tls = salt['pgsalt.service_tls'](cluster) %}

@@ -32,6 +32,13 @@ pgbackrest-config-repository-directory:
 {%- endif %}
 {%- if 'db' in cluster.my.roles %}
 
+{#- PostgreSQL's archive_command (pgsalt.pgbackrest_patroni): pgBackRest's archive-push. #}
+pgbackrest-config-archive-push:
+  file.managed:
+    - name: /usr/local/sbin/pgsalt-archive-push
+    - source: salt://pgbackrest/files/pgsalt-archive-push
+    - mode: '0755'
+
 pgbackrest-config-spool-directory:
   file.directory:
     - name: {{ pb.spool_path }}

@@ -13,7 +13,7 @@ from checks import (
     assert_write_then_read_everywhere,
     roles,
 )
-from conftest import changed_states
+from conftest import changed_states, failures
 
 pytestmark = pytest.mark.e2e
 
@@ -121,4 +121,37 @@ def test_pooled_client_keeps_its_connection_through_a_switchover(bed, demo):
         time.sleep(1)
         row = conn.execute("SELECT inet_server_addr(), pg_is_in_recovery()").fetchone()
         assert (str(row[0]), row[1]) == (ADDRESSES[candidate], False)
+    assert_one_leader_and_streaming_replicas(bed, MEMBERS)
+
+
+def _hba_addresses(bed, node):
+    return bed.sh(node, "psql", "-U", "postgres", "-XAtqc",
+                  "SELECT address FROM pg_hba_file_rules WHERE address IS NOT NULL").split()
+
+
+def _started(bed):
+    return {n: bed.sh(n, "psql", "-U", "postgres", "-XAtqc",
+                      "SELECT pg_postmaster_start_time()") for n in MEMBERS}
+
+
+def test_a_rerun_applies_a_changed_patroni_config_without_a_restart(bed, demo):
+    """orch.deploy writes Patroni's config a step before Patroni's own: a running member
+    must still reload it (here a pg_hba line from pillar) and restart nothing."""
+    started = _started(bed)
+    rule = "host all all 192.0.2.7/32 reject"
+    bed.override_pillar({"pgsalt": {"clusters": {"demo": {"postgresql": {"pg_hba": [rule]}}}}})
+    try:
+        ok, by_id = bed.orchestrate("orch.deploy", {"cluster": "demo"})
+        assert ok, failures(by_id)
+        for node in MEMBERS:
+            bed.wait(f"{node}'s pg_hba with the new line",
+                     lambda n=node: "192.0.2.7" in _hba_addresses(bed, n), timeout=30)
+    finally:
+        bed.override_pillar(None)
+        ok, by_id = bed.orchestrate("orch.deploy", {"cluster": "demo"})
+    assert ok, failures(by_id)
+    for node in MEMBERS:
+        bed.wait(f"{node}'s pg_hba without it",
+                 lambda n=node: "192.0.2.7" not in _hba_addresses(bed, n), timeout=30)
+    assert _started(bed) == started
     assert_one_leader_and_streaming_replicas(bed, MEMBERS)

@@ -152,3 +152,77 @@ def test_restore_drill_passes_and_fails_clearly_on_a_corrupted_backup(bed, demo)
         assert bed.sh(REPO, "test", "!", "-e", "/var/lib/pgbackrest-drill") == ""
     finally:
         bed.sh(REPO, "cp", "-p", "/root/victim.orig", victim)
+
+
+def _archived(bed, node):
+    return local_sql(bed, node, "SELECT last_archived_wal FROM pg_stat_archiver")[:24]
+
+
+def _switch_and_archive(bed, node):
+    """The segment a WAL switch ends, once it is archived."""
+    # a switch without WAL since the last one switches nothing
+    segment = local_sql(bed, node, "SELECT pg_walfile_name(pg_logical_emit_message("
+                        "false, 'pgsalt', 'switch'))")
+    local_sql(bed, node, "SELECT pg_switch_wal()")
+    bed.wait(f"{segment} to be archived", lambda: _archived(bed, node) >= segment, timeout=60)
+    return segment
+
+
+def test_a_stale_segment_of_an_ended_timeline_does_not_stop_archiving(bed, demo):
+    """After failovers and rewinds a primary can hold a full segment of an older timeline
+    past that timeline's end while the archive holds a former leader's different copy:
+    pgBackRest refuses it, and with a bare archive-push PostgreSQL would retry it for ever
+    and archive nothing newer."""
+    node = leader(bed)
+    timeline = int(local_sql(bed, node, "CHECKPOINT; SELECT timeline_id FROM "
+                             "pg_control_checkpoint()"))
+    if timeline == 1:
+        ok, by_id = bed.orchestrate("orch.switchover", {"cluster": "demo"})
+        assert ok, failures(by_id)
+        node = leader(bed)
+        timeline = int(local_sql(bed, node, "CHECKPOINT; SELECT timeline_id FROM "
+                                 "pg_control_checkpoint()"))
+    data = local_sql(bed, node, "SHOW data_directory")
+    ended = bed.sh(node, "cat", f"{data}/pg_wal/{timeline:08X}.history").split("\n")
+    parent, switch_point = [line.split() for line in ended if line.strip()][-1][:2]
+    segment = local_sql(bed, node, f"SELECT pg_walfile_name('{switch_point}')")[8:]
+    stale = f"{int(parent):08X}{segment}"
+    wal = f"pg_wal/{stale}"
+    real = _switch_and_archive(bed, node)
+
+    def as_postgres(command):
+        return bed.sh(node, "sh", "-c", f"cd {data} && runuser -u postgres -- {command}; "
+                      "echo rc=$?").split("rc=")[-1].strip()
+
+    def rewrite(byte, at):
+        bed.sh(node, "sh", "-c", f"printf {byte} | dd of={data}/{wal} bs=1 seek={at} "
+               "conv=notrunc status=none")
+
+    assert bed.sh(node, "sh", "-c", f"test -e {data}/{wal} && echo present || true") == ""
+    repository = f"/var/lib/pgbackrest/archive/{STANZA}"
+    ours = False
+    try:
+        # a former leader's copy in the archive, then another one in pg_wal: real WAL
+        # (pgBackRest checks its header) that differs past the switch point
+        assert as_postgres(f"pgbackrest --stanza={STANZA} archive-get {real} {data}/{wal}") \
+            == "0"
+        rewrite("A", 9000000)
+        pushed = as_postgres(f"pgbackrest --stanza={STANZA} --no-archive-async "
+                             f"archive-push {wal}")
+        ours = pushed == "0"
+        rewrite("B", 9000001)
+        assert as_postgres(f"pgbackrest --stanza={STANZA} --no-archive-async "
+                           f"archive-push {wal}") == "45"
+        as_postgres(f"touch pg_wal/archive_status/{stale}.ready")
+        after = _switch_and_archive(bed, node)
+        assert after > real
+        assert bed.sh(node, "ls", f"{data}/pg_wal/archive_status").split().count(
+            f"{stale}.done") == 1
+        log = bed.sh(node, "journalctl", "-u", "patroni", "--since", "-5min", "--no-pager")
+        assert f"{wal} is not part of this cluster's history" in log
+    finally:
+        bed.sh(node, "rm", "-f", f"{data}/{wal}", f"{data}/pg_wal/archive_status/{stale}.ready",
+               f"{data}/pg_wal/archive_status/{stale}.done")
+        if ours:
+            bed.sh(REPO, "sh", "-c", f"rm -f {repository}/*/{stale[:16]}/{stale}-*")
+    assert backrest(bed, "check") is True

@@ -74,7 +74,7 @@ def test_patroni_archives_restores_and_clones_through_pgbackrest(defaults):
     pg = config["postgresql"]
     assert pg["parameters"]["archive_mode"] == "on"
     assert pg["parameters"]["archive_command"] == \
-        "/usr/bin/pgbackrest --stanza=demo archive-push %p"
+        "/usr/local/sbin/pgsalt-archive-push /usr/bin/pgbackrest --stanza=demo archive-push %p"
     assert pg["recovery_conf"]["restore_command"] == \
         '/usr/bin/pgbackrest --stanza=demo archive-get %f "%p"'
     assert pg["create_replica_methods"] == ["pgbackrest", "basebackup"]

@@ -130,6 +130,7 @@ class Minion:
             {k: f for k, f in functions.items() if k.startswith("pgsalt_monitoring.")})
         # a bare host: no issued certificate, no backup timer
         functions["file.file_exists"] = lambda path: False
+        functions["service.status"] = lambda name: False
         functions.update(extra_salt or {})
         self.functions = functions
         self.renderers = None
@@ -551,6 +552,25 @@ def test_patroni_config_file(render, osfinger):
     script = _managed(node, "patroni.config", "patroni-config-validator")[2]
     assert (script["name"], script["mode"]) == (validator, "0755")
     assert _existing_source(script["source"]).name == "pgsalt-patroni-validate"
+    # orch.deploy writes the file a run before Patroni's own step: a running member reloads
+    # here, where the change is seen, and only there
+    assert "patroni-config-reloaded" not in node.sls("patroni.config")
+    node = render("pg2", osfinger, extra_salt={"service.status": lambda name: True})
+    fun, reload = _args(node.sls("patroni.config")["patroni-config-reloaded"])
+    assert (fun, reload["name"]) == ("cmd.run", "systemctl reload patroni")
+    assert _requisites(reload["onchanges"]) == {("file", "patroni-config-file")}
+    _, running = _args(node.sls("patroni.service")["patroni-service-running"])
+    assert _requisites(running["watch"]) == {("file", "patroni-config-unit")}
+
+
+def test_archive_command_is_installed_on_the_db_hosts(render):
+    node = render("pg2")
+    script = _managed(node, "pgbackrest.config", "pgbackrest-config-archive-push")[2]
+    assert (script["name"], script["mode"]) == ("/usr/local/sbin/pgsalt-archive-push", "0755")
+    assert _existing_source(script["source"]).name == "pgsalt-archive-push"
+    command = execmod.patroni_config(node.cluster())["postgresql"]["parameters"]
+    assert shlex.split(command["archive_command"])[0] == script["name"]
+    assert "pgbackrest-config-archive-push" not in render("pg4").sls("pgbackrest.config")
 
 
 def _unit(text):
