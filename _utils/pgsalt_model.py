@@ -251,6 +251,10 @@ def _resolve_one(name, clusters, defaults, osfinger, addresses):
     profiles, timing = patroni.get("profiles"), patroni.get("timing")
     profile = _mapping(profiles).get(timing) if isinstance(timing, str) else None
     patroni["timing_values"] = dict(profile) if isinstance(profile, dict) else None
+    if patroni.get("primary_start_timeout", 0) is None:
+        # A primary whose PostgreSQL died fails over at once when a synchronous standby
+        # holds every acknowledged commit; without one Patroni first starts it again.
+        patroni["primary_start_timeout"] = 0 if patroni.get("synchronous_mode") else 300
 
     network = _network(cluster.get("network"))
     # With a network that does not parse, no address is better than a wrong one.
@@ -768,6 +772,11 @@ def _check_patroni(cluster, path, errors):
     if "source" in patroni and source not in PATRONI_SOURCES:
         errors.append(f"{path}:patroni:source: {source!r} is not a Patroni source "
                       f"(accepted: {', '.join(PATRONI_SOURCES)})")
+    start = patroni.get("primary_start_timeout")
+    if "primary_start_timeout" in patroni and not (_is_int(start) and start >= 0):
+        errors.append(f"{path}:patroni:primary_start_timeout: {start!r} is not a number of "
+                      "seconds; expected null (0 with synchronous_mode, else 300) or an int "
+                      ">= 0")
     if "profiles" not in patroni:
         return
     profiles = patroni["profiles"]

@@ -317,22 +317,27 @@ def _rejoined_by_rewind(bed, ctx):
 def _move_wal(bed, node, onto_own_disk):
     """Stop NODE's Patroni, move its pg_wal onto a filesystem of its own (a tmpfs) or back
     into the data directory, start Patroni. Patroni may have rebuilt the data directory
-    meanwhile (a reinit leaves a plain pg_wal): then only the filesystem goes."""
+    meanwhile (a reinit leaves a plain pg_wal): then only the filesystem goes.
+
+    pg_wal is a directory on that filesystem, not its mount point (as initdb --waldir on a
+    WAL disk makes it): Patroni can remove or rename it when it rebuilds the member."""
     data = bed.sh(node, "sh", "-c", "sed -n 's/^ *data_dir: *//p' /etc/patroni/config.yml").strip()
-    wal = f"{data}/pg_wal"
+    wal, disk_wal = f"{data}/pg_wal", f"{WAL_DISK}/pg_wal"
     onto = f"""set -e
 mkdir -p {WAL_DISK}
 mount -t tmpfs -o size=$(($(du -sm {wal} | cut -f1) + {WAL_DISK_ROOM}))M,mode=0700 \
   pgsalt-chaos-wal {WAL_DISK}
 chown postgres:postgres {WAL_DISK}
-cp -a {wal}/. {WAL_DISK}/ || {{ umount {WAL_DISK}; rmdir {WAL_DISK}; exit 1; }}
+install -d -o postgres -g postgres -m 0700 {disk_wal}
+cp -a {wal}/. {disk_wal}/ || {{ umount {WAL_DISK}; rmdir {WAL_DISK}; exit 1; }}
 rm -rf {wal}
-ln -s {WAL_DISK} {wal}
+ln -s {disk_wal} {wal}
 chown -h postgres:postgres {wal}"""
     back = f"""set -e
 rm -f {BALLAST}
 if [ -L {wal} ]; then
-  rm {wal}; mkdir -m 0700 {wal}; chown postgres:postgres {wal}; cp -a {WAL_DISK}/. {wal}/
+  rm {wal}; mkdir -m 0700 {wal}; chown postgres:postgres {wal}
+  if [ -d {disk_wal} ]; then cp -a {disk_wal}/. {wal}/; fi
 fi
 while mountpoint -q {WAL_DISK}; do umount {WAL_DISK}; done
 rmdir {WAL_DISK}"""

@@ -63,3 +63,17 @@ def assert_etcd_healthy(bed, member, count):
     health = bed.salt(member, "pgsalt_etcd.health")[member]
     assert health["healthy"] is True, health
     assert health["members"] == count, health
+
+
+def assert_archives_new_wal(bed, node, timeout=60):
+    """NODE, the primary, archives a segment it ends now (archiving has not stalled);
+    returns the segment's name."""
+    def sql(statement):
+        return bed.sh(node, "psql", "-U", "postgres", "-XAtqc", statement).strip()
+
+    # a switch without WAL since the last one switches nothing
+    segment = sql("SELECT pg_walfile_name(pg_logical_emit_message(false, 'pgsalt', 'switch'))")
+    sql("SELECT pg_switch_wal()")
+    bed.wait(f"{node} to archive {segment}", lambda: sql(
+        "SELECT last_archived_wal FROM pg_stat_archiver")[:24] >= segment, timeout=timeout)
+    return segment

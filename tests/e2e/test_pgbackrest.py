@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from checks import assert_one_leader_and_streaming_replicas, roles
+from checks import assert_archives_new_wal, assert_one_leader_and_streaming_replicas, roles
 from conftest import failures
 
 pytestmark = pytest.mark.e2e
@@ -154,20 +154,6 @@ def test_restore_drill_passes_and_fails_clearly_on_a_corrupted_backup(bed, demo)
         bed.sh(REPO, "cp", "-p", "/root/victim.orig", victim)
 
 
-def _archived(bed, node):
-    return local_sql(bed, node, "SELECT last_archived_wal FROM pg_stat_archiver")[:24]
-
-
-def _switch_and_archive(bed, node):
-    """The segment a WAL switch ends, once it is archived."""
-    # a switch without WAL since the last one switches nothing
-    segment = local_sql(bed, node, "SELECT pg_walfile_name(pg_logical_emit_message("
-                        "false, 'pgsalt', 'switch'))")
-    local_sql(bed, node, "SELECT pg_switch_wal()")
-    bed.wait(f"{segment} to be archived", lambda: _archived(bed, node) >= segment, timeout=60)
-    return segment
-
-
 def test_a_stale_segment_of_an_ended_timeline_does_not_stop_archiving(bed, demo):
     """After failovers and rewinds a primary can hold a full segment of an older timeline
     past that timeline's end while the archive holds a former leader's different copy:
@@ -188,7 +174,7 @@ def test_a_stale_segment_of_an_ended_timeline_does_not_stop_archiving(bed, demo)
     segment = local_sql(bed, node, f"SELECT pg_walfile_name('{switch_point}')")[8:]
     stale = f"{int(parent):08X}{segment}"
     wal = f"pg_wal/{stale}"
-    real = _switch_and_archive(bed, node)
+    real = assert_archives_new_wal(bed, node)
 
     def as_postgres(command):
         return bed.sh(node, "sh", "-c", f"cd {data} && runuser -u postgres -- {command}; "
@@ -214,7 +200,7 @@ def test_a_stale_segment_of_an_ended_timeline_does_not_stop_archiving(bed, demo)
         assert as_postgres(f"pgbackrest --stanza={STANZA} --no-archive-async "
                            f"archive-push {wal}") == "45"
         as_postgres(f"touch pg_wal/archive_status/{stale}.ready")
-        after = _switch_and_archive(bed, node)
+        after = assert_archives_new_wal(bed, node)
         assert after > real
         assert bed.sh(node, "ls", f"{data}/pg_wal/archive_status").split().count(
             f"{stale}.done") == 1

@@ -6,6 +6,7 @@ writes through port 5000. PGSALT_CHAOS=all makes these tests make chaos's whole 
 import os
 
 import pytest
+from checks import assert_archives_new_wal
 from scenarios import matrix, run, set_profile
 
 pytestmark = pytest.mark.e2e
@@ -33,3 +34,5 @@ def test_a_fault_under_load_loses_no_acknowledged_write(bed, demo, scenario, pro
     assert result["rto"] is not None, result
     if scenario.startswith(FAILS_OVER):
         assert result["new_leader"] != result["victim"], result
+    # whoever leads now archives: no segment left over from the fault blocks the archiver
+    assert_archives_new_wal(bed, result["new_leader"])

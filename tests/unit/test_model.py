@@ -135,6 +135,18 @@ def test_resolve_demo_on_debian_12_with_scope_and_fast_timing(clusters, defaults
     assert cluster["pgbouncer"]["auth_dbname"] is False
 
 
+@pytest.mark.parametrize(("patroni", "timeout"), [
+    ({}, 0),  # the demo's synchronous_mode: a crashed primary fails over at once
+    ({"synchronous_mode": False}, 300),
+    ({"synchronous_mode": False, "primary_start_timeout": 30}, 30),
+])
+def test_primary_start_timeout_follows_synchronous_mode_unless_set(clusters, defaults,
+                                                                   patroni, timeout):
+    clusters["demo"]["patroni"] = patroni
+    cluster = model.resolve("demo", clusters, defaults, "Debian-13", ADDRESSES)
+    assert cluster["patroni"]["primary_start_timeout"] == timeout
+
+
 def test_resolve_pillar_version_beats_release_and_none_leaves_templates(clusters, defaults):
     clusters["demo"]["postgresql"] = {"version": 16}
     cluster = model.resolve("demo", clusters, defaults, "Debian-13", ADDRESSES)
@@ -557,6 +569,9 @@ REFUSED = {
                      "demo", "pgsalt:clusters:demo:patroni:profiles:tiny:ttl:", "refuses"),
     "profile-incomplete": (put("demo:patroni:profiles:half", {"ttl": 40}), "demo",
                            "pgsalt:clusters:demo:patroni:profiles:half:loop_wait:", "positive int"),
+    "negative-primary-start-timeout": (put("demo:patroni:primary_start_timeout", -1), "demo",
+                                       "pgsalt:clusters:demo:patroni:primary_start_timeout:",
+                                       ">= 0"),
     # postgresql version
     "version-too-old": (put("demo:postgresql:version", 12), "demo",
                         "pgsalt:clusters:demo:postgresql:version:", "13 to 18"),

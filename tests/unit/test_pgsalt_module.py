@@ -327,7 +327,8 @@ def test_patroni_config_bootstrap_dcs(cluster):
     assert dcs["synchronous_mode_strict"] is False
     assert dcs["failsafe_mode"] is False
     assert dcs["maximum_lag_on_failover"] == 1048576
-    assert dcs["primary_start_timeout"] == 300
+    # synchronous_mode: a crashed primary fails over at once
+    assert dcs["primary_start_timeout"] == 0
     assert dcs["postgresql"]["use_pg_rewind"] is True
     assert dcs["postgresql"]["use_slots"] is True
     params = dcs["postgresql"]["parameters"]
