@@ -65,15 +65,19 @@ def assert_etcd_healthy(bed, member, count):
     assert health["members"] == count, health
 
 
+def local_sql(bed, node, statement):
+    """STATEMENT on NODE as the superuser, over the socket (root maps to postgres)."""
+    return bed.sh(node, "psql", "-U", "postgres", "-XAtqc", statement).strip()
+
+
 def assert_archives_new_wal(bed, node, timeout=60):
     """NODE, the primary, archives a segment it ends now (archiving has not stalled);
     returns the segment's name."""
-    def sql(statement):
-        return bed.sh(node, "psql", "-U", "postgres", "-XAtqc", statement).strip()
-
     # a switch without WAL since the last one switches nothing
-    segment = sql("SELECT pg_walfile_name(pg_logical_emit_message(false, 'pgsalt', 'switch'))")
-    sql("SELECT pg_switch_wal()")
-    bed.wait(f"{node} to archive {segment}", lambda: sql(
-        "SELECT last_archived_wal FROM pg_stat_archiver")[:24] >= segment, timeout=timeout)
+    segment = local_sql(bed, node, "SELECT pg_walfile_name(pg_logical_emit_message("
+                        "false, 'pgsalt', 'switch'))")
+    local_sql(bed, node, "SELECT pg_switch_wal()")
+    bed.wait(f"{node} to archive {segment}", lambda: local_sql(
+        bed, node, "SELECT last_archived_wal FROM pg_stat_archiver")[:24] >= segment,
+        timeout=timeout)
     return segment

@@ -11,6 +11,7 @@ from checks import (
     assert_one_leader_and_streaming_replicas,
     assert_routing,
     assert_write_then_read_everywhere,
+    local_sql,
     roles,
 )
 from conftest import changed_states, failures
@@ -125,13 +126,12 @@ def test_pooled_client_keeps_its_connection_through_a_switchover(bed, demo):
 
 
 def _hba_addresses(bed, node):
-    return bed.sh(node, "psql", "-U", "postgres", "-XAtqc",
-                  "SELECT address FROM pg_hba_file_rules WHERE address IS NOT NULL").split()
+    return local_sql(bed, node, "SELECT address FROM pg_hba_file_rules "
+                     "WHERE address IS NOT NULL").split()
 
 
 def _started(bed):
-    return {n: bed.sh(n, "psql", "-U", "postgres", "-XAtqc",
-                      "SELECT pg_postmaster_start_time()") for n in MEMBERS}
+    return {n: local_sql(bed, n, "SELECT pg_postmaster_start_time()") for n in MEMBERS}
 
 
 def test_a_rerun_applies_a_changed_patroni_config_without_a_restart(bed, demo):

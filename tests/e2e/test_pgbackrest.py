@@ -7,7 +7,12 @@ import json
 import time
 
 import pytest
-from checks import assert_archives_new_wal, assert_one_leader_and_streaming_replicas, roles
+from checks import (
+    assert_archives_new_wal,
+    assert_one_leader_and_streaming_replicas,
+    local_sql,
+    roles,
+)
 from conftest import failures
 
 pytestmark = pytest.mark.e2e
@@ -31,11 +36,6 @@ def leader(bed):
 
 def sql(bed, statement):
     return bed.psql(statement, port=5000, db="app")
-
-
-def local_sql(bed, node, statement):
-    """As the superuser, over the socket (root maps to postgres)."""
-    return bed.sh(node, "psql", "-U", "postgres", "-XAtqc", statement).strip()
 
 
 def test_deploy_took_a_full_backup_and_archiving_works(bed, demo):
@@ -159,17 +159,17 @@ def test_a_stale_segment_of_an_ended_timeline_does_not_stop_archiving(bed, demo)
     past that timeline's end while the archive holds a former leader's different copy:
     pgBackRest refuses it, and with a bare archive-push PostgreSQL would retry it for ever
     and archive nothing newer."""
-    node = leader(bed)
-    timeline = int(local_sql(bed, node, "CHECKPOINT; SELECT timeline_id FROM "
+    def timeline(node):
+        return int(local_sql(bed, node, "CHECKPOINT; SELECT timeline_id FROM "
                              "pg_control_checkpoint()"))
-    if timeline == 1:
+
+    node = leader(bed)
+    if timeline(node) == 1:  # a timeline that ended is needed: switch over once
         ok, by_id = bed.orchestrate("orch.switchover", {"cluster": "demo"})
         assert ok, failures(by_id)
         node = leader(bed)
-        timeline = int(local_sql(bed, node, "CHECKPOINT; SELECT timeline_id FROM "
-                                 "pg_control_checkpoint()"))
     data = local_sql(bed, node, "SHOW data_directory")
-    ended = bed.sh(node, "cat", f"{data}/pg_wal/{timeline:08X}.history").split("\n")
+    ended = bed.sh(node, "cat", f"{data}/pg_wal/{timeline(node):08X}.history").split("\n")
     parent, switch_point = [line.split() for line in ended if line.strip()][-1][:2]
     segment = local_sql(bed, node, f"SELECT pg_walfile_name('{switch_point}')")[8:]
     stale = f"{int(parent):08X}{segment}"
