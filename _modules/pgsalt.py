@@ -311,7 +311,12 @@ def _patroni_etcd(c, tls):
     if c["etcd_endpoints"] and all(url.startswith("https://") for url in c["etcd_endpoints"]):
         section["protocol"] = "https"
         if tls:
-            section.update(cacert=tls["ca"], cert=tls["cert"], key=tls["key"])
+            # With etcd's auth on, its JSON gateway (what Patroni speaks) refuses a client
+            # certificate that names a user: Patroni logs in with its own.
+            section.update(cacert=tls["ca"], cert=tls["etcd_cert"], key=tls["key"])
+    login = c.get("etcd_login")
+    if login:
+        section.update(username=login["user"], password=login["password"])
     return section
 
 
@@ -354,12 +359,16 @@ def etcd_environment(c):
         variables.append(("ETCD_LISTEN_METRICS_URLS",
                           f"http://{addr}:{c['monitoring']['ports']['etcd']}"))
     if tls:
-        # Clients and peers alike present a certificate from the cluster CA.
+        # Clients and peers alike present a certificate from the cluster CA. etcd serves
+        # with the one that names no user: its JSON gateway relays anonymous requests to
+        # etcd under that certificate, so a CN would make them that user's.
         for side in ("", "PEER_"):
-            variables += [(f"ETCD_{side}CERT_FILE", tls["cert"]),
+            variables += [(f"ETCD_{side}CERT_FILE", tls["etcd_cert"]),
                           (f"ETCD_{side}KEY_FILE", tls["key"]),
                           (f"ETCD_{side}TRUSTED_CA_FILE", tls["ca"]),
                           (f"ETCD_{side}CLIENT_CERT_AUTH", "true")]
+        # The formula's membership and user calls: the host's CN is an etcd admin.
+        variables.append(("PGSALT_ADMIN_CERT_FILE", tls["cert"]))
     return variables
 
 
@@ -436,7 +445,7 @@ def tls_files(c):
         salt pg1 pgsalt.tls_files "$(...)"
     """
     tls = c["tls"]
-    return {"key": tls["key"], "cert": tls["cert"], "ca": tls["ca"]}
+    return {key: tls[key] for key in ("key", "cert", "ca", "etcd_cert")}
 
 
 def service_tls(c):

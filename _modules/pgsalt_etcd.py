@@ -5,9 +5,15 @@ Endpoints are client URLs such as ``http://10.77.0.11:2379``, given as a list
 or a comma-separated string; they are tried in order until one answers.
 TLS is used when ``ca_cert`` is given (plus ``cert_cert``/``cert_key`` for a
 client certificate). When none of the three is given, the host's own settings
-are used: its etcd's (``/etc/default/etcd``), else its Patroni's (``etcd3`` in
-``/etc/patroni/config.yml``); a host whose etcd speaks TLS is asked at
-``https://127.0.0.1:2379`` by default.
+are used: its etcd's (``/etc/default/etcd``: the host certificate, whose CN is an
+etcd admin once etcd's auth is on), else its Patroni's (``etcd3`` in
+``/etc/patroni/config.yml``, with Patroni's login); a host whose etcd speaks TLS
+is asked at ``https://127.0.0.1:2379`` by default.
+
+etcd's own users and roles (``auth_status``, ``auth_apply``, ``login_works``):
+each Patroni logs in with a role limited to its keys, the dcs hosts are admins
+through their certificates' CN, and a ``root`` user exists because etcd needs one
+to switch auth on.
 
 Members are returned as plain dicts::
 
@@ -39,6 +45,7 @@ os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 try:
     import etcd3
     import etcd3.exceptions
+    import etcd3.utils
     import grpc
 
     IMPORT_ERROR = None
@@ -55,9 +62,15 @@ DEFAULT_ENDPOINTS = ["http://127.0.0.1:2379"]
 ETCD_ENVIRONMENT = "/etc/default/etcd"
 DEFAULT_DATA_DIR = "/var/lib/etcd/default"
 PATRONI_CONFIG = "/etc/patroni/config.yml"
-# The host's etcd's variables, and Patroni's etcd3 keys, for ca_cert, cert_cert, cert_key.
-ETCD_TLS_VARIABLES = ("ETCD_TRUSTED_CA_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE")
-PATRONI_TLS_KEYS = ("cacert", "cert", "key")
+CONNECTION_KEYS = ("ca_cert", "cert_cert", "cert_key", "user", "password")
+# The host's etcd's variables (the admin certificate first), and Patroni's etcd3 keys.
+ETCD_TLS_VARIABLES = {"ca_cert": ("ETCD_TRUSTED_CA_FILE",),
+                      "cert_cert": ("PGSALT_ADMIN_CERT_FILE", "ETCD_CERT_FILE"),
+                      "cert_key": ("ETCD_KEY_FILE",)}
+PATRONI_KEYS = dict(zip(CONNECTION_KEYS, ("cacert", "cert", "key", "username", "password"),
+                        strict=True))
+# Asked to log in to learn whether auth is on; no such user exists.
+AUTH_PROBE_USER = "pgsalt-auth-probe"
 DEFAULT_PORT = 2379
 # Long enough for a loaded member, short enough that a dead host doesn't
 # stall a highstate: grpc otherwise waits for ever on a black-holed address.
@@ -116,9 +129,10 @@ def _host_port(url):
     return host, parts.port or DEFAULT_PORT
 
 
-def _connect(url, ca_cert=None, cert_cert=None, cert_key=None, timeout=DEFAULT_TIMEOUT):
+def _connect(url, ca_cert=None, cert_cert=None, cert_key=None, timeout=DEFAULT_TIMEOUT,
+             user=None, password=None):
     """
-    Build an etcd3 client for one endpoint URL; nothing is sent yet.
+    Build an etcd3 client for one endpoint URL; only a login (USER) is sent yet.
 
     CLI Example (internal):
 
@@ -137,6 +151,8 @@ def _connect(url, ca_cert=None, cert_cert=None, cert_key=None, timeout=DEFAULT_T
             cert_cert=cert_cert,
             cert_key=cert_key,
             timeout=timeout or DEFAULT_TIMEOUT,
+            user=user,
+            password=password,
         )
     except (OSError, ValueError) as exc:
         # Unreadable certificate files or a half-given client cert: a setup
@@ -215,7 +231,11 @@ def _client(endpoints=None, **tls):
     urls = _url_list(endpoints, default)
     failures = []
     for url in urls:
-        client = _connect(url, **tls)
+        try:
+            client = _connect(url, **tls)
+        except (grpc.RpcError, etcd3.exceptions.Etcd3Exception) as exc:
+            failures.append(f"{url} ({_error_text(exc)})")
+            continue
         try:
             if not _knows_a_leader(client):
                 client.close()
@@ -298,23 +318,26 @@ def _environment():
 
 def _local_tls():
     """
-    The (ca_cert, cert_cert, cert_key) this host's etcd or Patroni uses; Nones without.
+    The connection settings (``CONNECTION_KEYS``) of this host's etcd, else of its
+    Patroni (with Patroni's login); Nones without either.
 
     CLI Example (internal):
 
     .. code-block:: python
 
-        _local_tls()  # ('/etc/pgsalt/tls/ca.crt', '/etc/pgsalt/tls/host.crt', ...)
+        _local_tls()  # {'ca_cert': '/etc/pgsalt/tls/ca.crt', 'cert_cert': ..., 'user': None, ...}
     """
     found = _environment()
     if found is not None:
-        return tuple(found.get(key) or None for key in ETCD_TLS_VARIABLES)
+        tls = {key: next((found[v] for v in names if found.get(v)), None)
+               for key, names in ETCD_TLS_VARIABLES.items()}
+        return {**tls, "user": None, "password": None}
     try:
         with open(PATRONI_CONFIG, encoding="utf-8") as config:
             etcd = (salt.utils.yaml.safe_load(config) or {}).get("etcd3") or {}
-        return tuple(etcd.get(key) for key in PATRONI_TLS_KEYS)
     except OSError:
-        return (None, None, None)
+        etcd = {}
+    return {key: etcd.get(name) for key, name in PATRONI_KEYS.items()}
 
 
 def _tls(ca_cert, cert_cert, cert_key, timeout):
@@ -329,7 +352,7 @@ def _tls(ca_cert, cert_cert, cert_key, timeout):
         _tls("/etc/etcd/ca.pem", None, None, 5)
     """
     if ca_cert is None and cert_cert is None and cert_key is None:
-        ca_cert, cert_cert, cert_key = _local_tls()
+        return {**_local_tls(), "timeout": timeout}
     return {"ca_cert": ca_cert, "cert_cert": cert_cert, "cert_key": cert_key, "timeout": timeout}
 
 
@@ -364,7 +387,20 @@ def members(endpoints=None, ca_cert=None, cert_cert=None, cert_key=None, timeout
         salt pg1 pgsalt_etcd.members
         salt pg1 pgsalt_etcd.members endpoints=https://10.77.0.11:2379 ca_cert=/etc/etcd/ca.pem
     """
-    with _client(endpoints, **_tls(ca_cert, cert_cert, cert_key, timeout)) as client:
+    return _members_of(endpoints, _tls(ca_cert, cert_cert, cert_key, timeout))
+
+
+def _members_of(endpoints, tls):
+    """
+    ``members`` with the connection settings already bundled (``_tls``).
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _members_of(None, _tls(None, None, None, 5))
+    """
+    with _client(endpoints, **tls) as client:
         return _list_members(client)
 
 
@@ -503,7 +539,7 @@ def health(endpoints=None, ca_cert=None, cert_cert=None, cert_key=None, timeout=
         salt pg1 pgsalt_etcd.health
     """
     tls = _tls(ca_cert, cert_cert, cert_key, timeout)
-    found = members(endpoints, **tls)
+    found = _members_of(endpoints, tls)
     unhealthy = []
     leaders = set()
     for entry in found:
@@ -531,7 +567,20 @@ def leader(endpoints=None, ca_cert=None, cert_cert=None, cert_key=None, timeout=
 
         salt pg1 pgsalt_etcd.leader
     """
-    with _client(endpoints, **_tls(ca_cert, cert_cert, cert_key, timeout)) as client:
+    return _leader_of(endpoints, _tls(ca_cert, cert_cert, cert_key, timeout))
+
+
+def _leader_of(endpoints, tls):
+    """
+    ``leader`` with the connection settings already bundled (``_tls``).
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _leader_of(None, _tls(None, None, None, 5))
+    """
+    with _client(endpoints, **tls) as client:
         status = _call("status", client.status)
     return status.leader.name if status.leader is not None else None
 
@@ -603,12 +652,12 @@ def initial_state(
         # A member that started a moment ago lists the initial cluster before it has a
         # quorum; only a cluster with a leader is one to join.
         try:
-            return "existing" if leader(endpoints, **tls) else "new"
+            return "existing" if _leader_of(endpoints, tls) else "new"
         except CommandExecutionError as exc:
             log.debug("initial_state: %s", exc)
             return "new"
     try:
-        found = members(endpoints, **tls)
+        found = _members_of(endpoints, tls)
     except EtcdUnreachable as exc:
         log.debug("initial_state: %s", exc)
         found = None
@@ -663,3 +712,199 @@ def discard_data(service="etcd"):
     shutil.rmtree(path)
     log.warning("discarded the etcd member data in %s", path)
     return {"removed": path}
+
+
+def _auth_call(client, method, **fields):
+    """
+    One call of etcd's Auth service (``method`` as in etcd's rpc.proto: UserAdd, RoleGet,
+    AuthEnable, ...) on a connected client; errors as in ``_call``.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _auth_call(client, "UserGet", name="root")
+    """
+    request_name = method if method.startswith("Auth") else f"Auth{method}"
+    request = getattr(etcd3.etcdrpc, f"{request_name}Request")(**fields)
+    stub = etcd3.etcdrpc.AuthStub(client.channel)
+    return _call(method, lambda: getattr(stub, method)(
+        request, client.timeout, credentials=client.call_credentials, metadata=client.metadata))
+
+
+def _auth_enabled(client):
+    """
+    True when etcd's auth is on: a login with an unknown user is refused as a wrong
+    login, not with "authentication is not enabled".
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _auth_enabled(client)
+    """
+    try:
+        _auth_call(client, "Authenticate", name=AUTH_PROBE_USER, password="-")
+    except CommandExecutionError as exc:
+        return "not enabled" not in str(exc)
+    return True
+
+
+def _permissions(role):
+    """
+    A role's permissions as (type, key, range_end) tuples of str.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _permissions(_auth_call(client, "RoleGet", role="patroni-demo"))
+    """
+    names = {0: "read", 1: "write", 2: "readwrite"}
+    return sorted((names.get(p.permType, str(p.permType)), p.key.decode(), p.range_end.decode())
+                  for p in role.perm)
+
+
+def auth_status(endpoints=None, ca_cert=None, cert_cert=None, cert_key=None,
+                timeout=DEFAULT_TIMEOUT):
+    """
+    etcd's auth: whether it is on, its users with their roles, and its roles with their
+    permissions (``[type, key, range_end]``). Needs an admin once auth is on (a dcs
+    host's own certificate).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_etcd.auth_status
+    """
+    with _client(endpoints, **_tls(ca_cert, cert_cert, cert_key, timeout)) as client:
+        users = {name: sorted(_auth_call(client, "UserGet", name=name).roles)
+                 for name in _auth_call(client, "UserList").users}
+        roles = {name: [list(p) for p in _permissions(_auth_call(client, "RoleGet", role=name))]
+                 for name in _auth_call(client, "RoleList").roles}
+        return {"enabled": _auth_enabled(client), "users": users, "roles": roles}
+
+
+def prefix_permission(prefix):
+    """
+    The readwrite permission over every key under PREFIX, as ``auth_status`` lists it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_etcd.prefix_permission /service/demo/
+    """
+    end = etcd3.utils.increment_last_byte(prefix.encode()).decode()
+    return ["readwrite", prefix, end]
+
+
+def auth_apply(actions, endpoints=None, ca_cert=None, cert_cert=None, cert_key=None,
+               timeout=DEFAULT_TIMEOUT):
+    """
+    Apply ACTIONS to etcd's users and roles, in order, on one connection. Each is a
+    dict: ``{"role": NAME, "prefix": P}`` (the role, with readwrite on P only),
+    ``{"user": NAME, "password": PW, "roles": [...]}`` (made, or given PW and the
+    roles), ``{"delete_user": NAME}``, or ``{"enable": True}``. An add that finds the
+    user or role already there (another dcs host's run at the same time) counts as
+    done. Returns the list of what was done; passwords are never in it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_etcd.auth_apply '[{"role": "patroni-demo", "prefix": "/service/demo/"}]'
+    """
+    done = []
+    with _client(endpoints, **_tls(ca_cert, cert_cert, cert_key, timeout)) as client:
+        for action in actions:
+            done.append(_apply_one(client, action))
+    return done
+
+
+def _tolerate_exists(call, *args, **fields):
+    try:
+        call(*args, **fields)
+    except CommandExecutionError as exc:
+        if "already exists" not in str(exc):
+            raise
+
+
+def _apply_one(client, action):
+    """
+    One ``auth_apply`` action; returns its line for the report.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _apply_one(client, {"delete_user": "pg9"})
+    """
+    if "role" in action:
+        name, prefix = action["role"], action["prefix"]
+        _tolerate_exists(_auth_call, client, "RoleAdd", name=name)
+        have = _permissions(_auth_call(client, "RoleGet", role=name))
+        for kind, key, end in have:
+            if [kind, key, end] != prefix_permission(prefix):
+                _auth_call(client, "RoleRevokePermission", role=name, key=key, range_end=end)
+        perm = etcd3.etcdrpc.auth_pb2.Permission(
+            permType=2, key=prefix.encode(), range_end=prefix_permission(prefix)[2].encode())
+        _auth_call(client, "RoleGrantPermission", name=name, perm=perm)
+        return f"role {name}: readwrite on {prefix}"
+    if "user" in action:
+        name = action["user"]
+        _tolerate_exists(_auth_call, client, "UserAdd", name=name, password=action["password"])
+        _auth_call(client, "UserChangePassword", name=name, password=action["password"])
+        for role in action.get("roles", []):
+            _auth_call(client, "UserGrantRole", user=name, role=role)
+        return f"user {name}: roles {', '.join(action.get('roles', [])) or 'none'}"
+    if "delete_user" in action:
+        _auth_call(client, "UserDelete", name=action["delete_user"])
+        return f"user {action['delete_user']}: deleted"
+    if action.get("enable"):
+        _auth_call(client, "AuthEnable")
+        return "auth enabled"
+    raise CommandExecutionError(f"unknown etcd auth action with keys {sorted(action)}")
+
+
+def login_works(user, password, endpoints=None, ca_cert=None, cert_cert=None, cert_key=None,
+                timeout=DEFAULT_TIMEOUT):
+    """
+    True when USER logs in to etcd with PASSWORD (auth on); False when etcd refuses it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_etcd.login_works patroni-demo 'the password'
+    """
+    with _client(endpoints, **_tls(ca_cert, cert_cert, cert_key, timeout)) as client:
+        try:
+            _auth_call(client, "Authenticate", name=user, password=password)
+        except CommandExecutionError as exc:
+            if "authentication failed" in str(exc):
+                return False
+            raise
+    return True
+
+
+def key_count(prefix, endpoints=None, ca_cert=None, cert_cert=None, cert_key=None,
+              timeout=DEFAULT_TIMEOUT):
+    """
+    How many keys lie under PREFIX.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt_etcd.key_count /service/demo/
+    """
+    with _client(endpoints, **_tls(ca_cert, cert_cert, cert_key, timeout)) as client:
+        request = etcd3.etcdrpc.RangeRequest(
+            key=prefix.encode(), range_end=etcd3.utils.increment_last_byte(prefix.encode()),
+            count_only=True)
+        answer = _call("count keys", lambda: client.kvstub.Range(
+            request, client.timeout, credentials=client.call_credentials,
+            metadata=client.metadata))
+    return int(answer.count)

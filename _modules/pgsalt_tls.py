@@ -15,12 +15,16 @@ Files (defaults)::
 
     /etc/pgsalt/tls/host.key          EC P-256 key, 0600
     /etc/pgsalt/tls/issued/host.crt   the certificate issued to this host, 0644
+    /etc/pgsalt/tls/issued/etcd.crt   the same, without a CN, for etcd, 0644
     /etc/pgsalt/tls/issued/ca.crt     the cluster CA's certificate, 0644
 
 The certificate's CN is the minion id, and its subjectAltNames are
 DNS:<minion id>, IP:127.0.0.1 and the host's IPv4 addresses (those inside
-``network`` when one is given). A state copies the issued files to where the
-services read them and reloads the services when they change.
+``network`` when one is given). The etcd certificate certifies the same key and
+names without a CN: with etcd's auth on, a CN is an etcd user name, which etcd's
+JSON gateway refuses from clients and gives to its own relayed requests. A state
+copies the issued files to where the services read them and reloads the services
+when they change.
 
 Reading and writing those files goes through ``_utils/pgsalt_pki.py``
 (``__utils__["pgsalt_pki.*"]``), which the master's ``pgsalt_ca`` runner uses too.
@@ -55,6 +59,7 @@ TLS_DIR = "/etc/pgsalt/tls"
 DEFAULT_KEY = f"{TLS_DIR}/host.key"
 DEFAULT_CERT = f"{TLS_DIR}/issued/host.crt"
 DEFAULT_CA = f"{TLS_DIR}/issued/ca.crt"
+DEFAULT_ETCD_CERT = f"{TLS_DIR}/issued/etcd.crt"
 LOOPBACK = "127.0.0.1"
 # PostgreSQL's SSLRequest: length 8, then the code 1234.5679 (PgBouncer speaks it too).
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
@@ -280,7 +285,7 @@ def _csr(key, sans):
 
 
 def request(ca_pem, network=None, renew_days=30, key_path=DEFAULT_KEY, cert_path=DEFAULT_CERT,
-            exclude=None):
+            exclude=None, etcd_cert_path=DEFAULT_ETCD_CERT):
     """
     Make the host key if needed; return a CSR when the issued certificate is not current.
 
@@ -289,11 +294,12 @@ def request(ca_pem, network=None, renew_days=30, key_path=DEFAULT_KEY, cert_path
     IP:127.0.0.1 and the host's IPv4 addresses inside ``network``, all of them when
     ``network`` is not given, except those in ``exclude``: a virtual IP comes and goes
     with keepalived, and must not make the certificate change with it) and does not
-    expire within ``renew_days``.
+    expire within ``renew_days``; the same holds for the etcd certificate.
 
     Returns ``{"status": "current", "not_after": ISO}`` or
     ``{"status": "csr", "reason": "missing" | "key mismatch" | "other CA" |
-    "SANs changed (...)" | "expires DATE", "csr": PEM}``. The key itself is never
+    "SANs changed (...)" | "expires DATE" | "etcd certificate REASON", "csr": PEM}``.
+    The key itself is never
     returned or logged.
 
     CLI Example:
@@ -306,6 +312,9 @@ def request(ca_pem, network=None, renew_days=30, key_path=DEFAULT_KEY, cert_path
     wanted = _wanted_sans(network, exclude)
     key = _ensure_key(key_path)
     reason, cert = _stale_reason(cert_path, key, ca, wanted, renew_days)
+    if reason is None:
+        etcd_reason = _stale_reason(etcd_cert_path, key, ca, wanted, renew_days)[0]
+        reason = etcd_reason and f"etcd certificate {etcd_reason}"
     if reason is None:
         not_after = __utils__["pgsalt_pki.iso"](cert.not_valid_after_utc)
         return {"status": "current", "not_after": not_after}
@@ -331,39 +340,43 @@ def _store(path, cert):
     return "written"
 
 
-def install(cert_pem, ca_pem, key_path=DEFAULT_KEY, cert_path=DEFAULT_CERT, ca_path=DEFAULT_CA):
+def install(cert_pem, ca_pem, etcd_cert_pem, key_path=DEFAULT_KEY, cert_path=DEFAULT_CERT,
+            ca_path=DEFAULT_CA, etcd_cert_path=DEFAULT_ETCD_CERT):
     """
-    Write a certificate issued by ``pgsalt_ca.issue`` and its CA certificate.
+    Write the certificates issued by ``pgsalt_ca.issue`` (the host's and its etcd
+    certificate) and their CA certificate.
 
     Refuses a certificate for another key than the host's or one the CA did not
     sign. Each file is replaced atomically, and only when its content differs.
-    Returns ``{"cert": "written"|"unchanged", "ca": "written"|"unchanged",
+    Returns ``{"cert": "written"|"unchanged", "etcd_cert": ..., "ca": ...,
     "not_after": ISO}``.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt pg1 pgsalt_tls.install "$(cat pg1.crt)" "$(cat ca.crt)"
+        salt pg1 pgsalt_tls.install "$(cat pg1.crt)" "$(cat ca.crt)" "$(cat pg1-etcd.crt)"
     """
-    cert = _load_cert(cert_pem, "certificate")
     ca = _load_cert(ca_pem, "CA certificate")
     key = __utils__["pgsalt_pki.load_key"](key_path)
     if key is None:
         raise CommandExecutionError(f"no host key at {key_path}; run pgsalt_tls.request first")
     spki = __utils__["pgsalt_pki.spki"]
-    if spki(cert.public_key()) != spki(key.public_key()):
-        raise CommandExecutionError(f"the certificate is not for the key in {key_path}")
-    if not _issued_by(cert, ca):
-        raise CommandExecutionError(
-            f"the certificate was not signed by {ca.subject.rfc4514_string()}"
-        )
+    certs = {}
+    for kind, pem in (("cert", cert_pem), ("etcd_cert", etcd_cert_pem)):
+        what = "the certificate" if kind == "cert" else "the etcd certificate"
+        cert = certs[kind] = _load_cert(pem, what)
+        if spki(cert.public_key()) != spki(key.public_key()):
+            raise CommandExecutionError(f"{what} is not for the key in {key_path}")
+        if not _issued_by(cert, ca):
+            raise CommandExecutionError(f"{what} was not signed by {ca.subject.rfc4514_string()}")
     # The CA first: a service that reloads on the new host certificate must find
     # the CA that vouches for it already in place.
-    ca_status = _store(ca_path, ca)
-    cert_status = _store(cert_path, cert)
-    not_after = __utils__["pgsalt_pki.iso"](cert.not_valid_after_utc)
-    return {"cert": cert_status, "ca": ca_status, "not_after": not_after}
+    done = {"ca": _store(ca_path, ca),
+            "etcd_cert": _store(etcd_cert_path, certs["etcd_cert"]),
+            "cert": _store(cert_path, certs["cert"])}
+    done["not_after"] = __utils__["pgsalt_pki.iso"](certs["cert"].not_valid_after_utc)
+    return done
 
 
 def info(cert_path=DEFAULT_CERT):

@@ -4,7 +4,8 @@ A certificate authority per pgsalt cluster, kept on the Salt master (``salt-run 
 Hosts make their own keys (``pgsalt_tls.request`` on the minion); only CSRs
 come to the master, and only certificates go back (``pgsalt_tls.install``).
 A client certificate's CN is the minion id, which is what pgBackRest's TLS
-server (and later PostgreSQL, Patroni and etcd) authorise on.
+server and etcd (its admins) authorise on. Each host also gets the same
+certificate without a CN, which etcd serves with and Patroni presents to etcd.
 
 The CAs live in ``pgsalt_ca_dir`` (master option), by default
 ``<pki_dir>/pgsalt``, one directory per cluster::
@@ -377,7 +378,8 @@ def _check_csr(pem, minion, net):
 
 def _sign(ca, minion, public_key, sans, days):
     """
-    A host certificate for MINION (CN and SANs as checked), valid DAYS, signed by CA.
+    A host certificate for MINION (CN and SANs as checked), valid DAYS, signed by CA;
+    with MINION None, one without a CN (a host's etcd certificate).
 
     CLI Example (internal):
 
@@ -391,7 +393,8 @@ def _sign(ca, minion, public_key, sans, days):
     not_after = min(now + datetime.timedelta(days=int(days)), ca_cert.not_valid_after_utc)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, minion)]))
+        .subject_name(x509.Name(
+            [x509.NameAttribute(NameOID.COMMON_NAME, minion)] if minion else []))
         .issuer_name(ca_cert.subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
@@ -405,7 +408,8 @@ def _sign(ca, minion, public_key, sans, days):
             ),
             critical=False,
         )
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        # Critical when the subject is empty (RFC 5280, 4.2.1.6).
+        .add_extension(x509.SubjectAlternativeName(sans), critical=not minion)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             # From the key: a CA of the operator's own may carry no SubjectKeyIdentifier.
@@ -495,10 +499,12 @@ def _issue_one(client, cluster, ca, minion, answer, opts):
     if opts["test"]:
         return f"would issue: {reason}"
     cert = _sign(ca, minion, csr.public_key(), sans, opts["days"])
+    etcd_cert = _sign(ca, None, csr.public_key(), sans, opts["days"])
     _record(cluster, cert, minion, reason)
     kwarg = {
         "cert_pem": cert.public_bytes(serialization.Encoding.PEM).decode(),
         "ca_pem": ca[1].public_bytes(serialization.Encoding.PEM).decode(),
+        "etcd_cert_pem": etcd_cert.public_bytes(serialization.Encoding.PEM).decode(),
     }
     replies = client.cmd(
         [minion],

@@ -1,5 +1,5 @@
 """
-etcd v3 cluster membership states for pgsalt.
+etcd v3 cluster membership and authentication states for pgsalt.
 
 .. code-block:: yaml
 
@@ -14,6 +14,7 @@ start it with ``pgsalt_etcd.initial_state`` deciding ETCD_INITIAL_CLUSTER_STATE.
 """
 
 import os
+import secrets
 
 from salt.exceptions import CommandExecutionError
 
@@ -365,3 +366,119 @@ def _state_of(text):
         if line.startswith("ETCD_INITIAL_CLUSTER_STATE="):
             return line.split("=", 1)[1].strip('"')
     return None
+
+
+def _auth_plan(status, logins, admins, passwords_ok):
+    """
+    The ``pgsalt_etcd.auth_apply`` actions that take STATUS (``auth_status``) to the
+    wanted users and roles, and the summary of each side for ``changes`` (no passwords).
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _auth_plan(status, [{"user": "patroni-demo", ...}], ["pg1", "pg2", "pg3"], {})
+    """
+    users, roles = status["users"], status["roles"]
+    actions = []
+    for login in logins:
+        user, prefix = login["user"], login["prefix"]
+        if roles.get(user) != [__salt__["pgsalt_etcd.prefix_permission"](prefix)]:
+            actions.append({"role": user, "prefix": prefix})
+        if users.get(user) != [user] or not passwords_ok.get(user, False):
+            actions.append({"user": user, "password": login["password"], "roles": [user]})
+    for admin in ["root", *admins]:
+        if "root" not in users.get(admin, []):
+            # Never used to log in: the admins authenticate with their certificates' CN.
+            actions.append({"user": admin, "password": secrets.token_urlsafe(24),
+                            "roles": ["root"]})
+    wanted = {"root", *admins}
+    actions += [{"delete_user": user} for user in sorted(users)
+                if "root" in users[user] and user not in wanted]
+    if not status["enabled"]:
+        actions.append({"enable": True})
+    return actions
+
+
+def _describe(action):
+    if "role" in action:
+        return f"role {action['role']}: readwrite on {action['prefix']} only"
+    if "user" in action:
+        return f"user {action['user']}: login with roles {', '.join(action['roles'])}"
+    if "delete_user" in action:
+        return f"user {action['delete_user']}: deleted (no longer a dcs host)"
+    return "auth enabled"
+
+
+def auth_present(name, logins, admins, endpoints=None, ca_cert=None, cert_cert=None,
+                 cert_key=None, timeout=None):
+    """
+    etcd's own authentication: each of LOGINS (``{user, password, prefix}``, one per
+    cluster on this etcd) logs in with a role that may read and write only its prefix;
+    each of ADMINS (the dcs hosts' minion ids, their certificates' CN) and ``root`` has
+    the root role; root users of hosts no longer listed are deleted; auth is on.
+
+    Auth is switched on only while no login's prefix holds keys: a Patroni that runs
+    without a login would lose its leader key (README, Security, for a running etcd).
+    Passwords never appear in the return.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 state.apply etcd.auth test=True
+    """
+    missing = __utils__["pgsalt_states.unavailable"](
+        name, __salt__, __opts__, "pgsalt_etcd.auth_status", "python-etcd3"
+    )
+    if missing:
+        return missing
+    ret = _ret(name)
+    conn = _conn(endpoints, ca_cert, cert_cert, cert_key, timeout)
+    try:
+        status = __salt__["pgsalt_etcd.auth_status"](**conn)
+        passwords_ok = {
+            login["user"]: __salt__["pgsalt_etcd.login_works"](
+                login["user"], login["password"], **conn)
+            for login in logins if status["enabled"] and login["user"] in status["users"]}
+        actions = _auth_plan(status, logins, admins, passwords_ok)
+        if actions and actions[-1].get("enable"):
+            busy = [login["prefix"] for login in logins
+                    if __salt__["pgsalt_etcd.key_count"](login["prefix"], **conn)]
+            if busy:
+                ret.update(result=False, comment=(
+                    f"etcd holds keys under {', '.join(busy)} while its auth is off: switching "
+                    "it on would cut off the Patroni that runs there without a login. Follow "
+                    "README, Security (etcd auth on a running cluster), or set etcd:auth false"))
+                return ret
+    except CommandExecutionError as exc:
+        if __opts__["test"]:
+            ret.update(result=None, comment=f"etcd auth would be set up once etcd runs ({exc})")
+            return ret
+        ret.update(result=False, comment=f"cannot check etcd's auth: {exc}")
+        return ret
+    if not actions:
+        ret["comment"] = "etcd auth is on with the wanted users and roles"
+        return ret
+    changes = {"old": {"enabled": status["enabled"], "users": sorted(status["users"]),
+                       "roles": sorted(status["roles"])},
+               "new": [_describe(action) for action in actions]}
+    if __opts__["test"]:
+        ret.update(result=None, changes=changes, comment="etcd auth would be updated")
+        return ret
+    try:
+        __salt__["pgsalt_etcd.auth_apply"](actions, **conn)
+        check = __salt__["pgsalt_etcd.auth_status"](**conn)
+        left = _auth_plan(check, logins, admins, {
+            login["user"]: __salt__["pgsalt_etcd.login_works"](
+                login["user"], login["password"], **conn) for login in logins})
+    except CommandExecutionError as exc:
+        ret.update(result=False, changes=changes, comment=f"etcd auth: {exc}")
+        return ret
+    ret["changes"] = changes
+    if left:
+        ret.update(result=False, comment="etcd auth still differs: "
+                   + "; ".join(_describe(action) for action in left))
+        return ret
+    ret["comment"] = "etcd auth updated"
+    return ret

@@ -148,12 +148,16 @@ def resolve(name, clusters, defaults, osfinger=None, addresses=None):
     cluster["ca_cluster"] = name
     cluster["own_ca"] = _own_ca(name, cluster)
     other, endpoints = dcs.get("cluster"), dcs.get("endpoints")
+    # etcd's own authentication follows the etcd's cluster; an external etcd's is not ours.
+    cluster["etcd_auth"] = not endpoints and _etcd_auth_on(cluster)
     if other:
         hosts = []
+        cluster["etcd_auth"] = False
         if isinstance(other, str) and other != name and other in clusters:
             peer = _resolve_one(other, clusters, defaults, osfinger, addresses)
             cluster["ca_cluster"] = other
             cluster["own_ca"] = _own_ca(other, peer)
+            cluster["etcd_auth"] = _etcd_auth_on(peer)
             scheme = "https" if _tls_on(peer) else "http"
             port = peer["etcd"].get("client_port")
             for mid, addr in _dcs_addresses(peer):
@@ -172,6 +176,15 @@ def resolve(name, clusters, defaults, osfinger=None, addresses=None):
         hosts = [_host_port(addr, etcd.get("client_port")) for _, addr in own if addr]
         cluster["etcd_endpoints"] = [f"{scheme}://{host}" for host in hosts]
         cluster["etcd_hosts"] = hosts
+
+    resolved = (clusters, defaults, osfinger, addresses)
+    cluster["etcd_login"] = _etcd_login(cluster, resolved) if cluster["etcd_auth"] else None
+    # The logins the cluster that runs an etcd keeps on it: its own and its tenants'.
+    tenants = [other for other in clusters if other != name
+               and _mapping(_mapping(clusters[other]).get("dcs")).get("cluster") == name]
+    cluster["etcd_logins"] = [
+        _etcd_login(_resolve_one(tenant, *resolved), resolved) for tenant in [name, *tenants]
+    ] if cluster["etcd_auth"] and cluster["dcs_members"] else []
 
     cluster["standby_endpoint"] = None
     source = _standby_source(name, clusters)
@@ -212,6 +225,25 @@ def _own_ca(name, cluster):
 
 def _tls_on(cluster):
     return _mapping(cluster.get("tls")).get("enabled") is not False
+
+
+def _etcd_auth_on(cluster):
+    """etcd's own authentication is on for an etcd with TLS unless etcd:auth is false: a
+    password over plain text would protect nothing."""
+    return _mapping(cluster.get("etcd")).get("auth") is not False and _tls_on(cluster)
+
+
+def _etcd_login(cluster, resolved):
+    """CLUSTER's Patroni login on its etcd: user (users:etcd:name, else patroni-SCOPE),
+    password, and the key prefix its role may read and write. A standby cluster's users are
+    its source's."""
+    source = _standby_source(cluster["name"], resolved[0])
+    users = _resolve_one(source, *resolved)["users"] if source else cluster["users"]
+    login = _mapping(_mapping(users).get("etcd"))
+    namespace = str(cluster.get("namespace") or "/service/").strip("/")
+    return {"user": login.get("name") or f"patroni-{cluster['scope']}",
+            "password": login.get("password"),
+            "prefix": f"/{namespace}/{cluster['scope']}/".replace("//", "/")}
 
 
 def _standby_source(name, clusters):
@@ -337,7 +369,9 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
     """Validate cluster NAME and say who does what: the plan an orchestration follows.
 
     Returns ``{"cluster", "errors"}`` when the pillar is refused, else also the sorted
-    minion ids ``members``, ``dcs``, ``db`` and ``balancer``, ``dcs_cluster``, ``vip``
+    minion ids ``members``, ``dcs``, ``db`` and ``balancer``, ``dcs_cluster``,
+    ``etcd_auth_hosts`` (the dcs hosts of that cluster, where this one's etcd login is
+    made, when etcd's auth is on), ``vip``
     (the virtual IP's address, None without one) and ``standby`` (``{"cluster": SOURCE}``
     for a standby cluster, else {}).
     """
@@ -355,6 +389,10 @@ def plan(clusters, name=None, defaults=None, known_minions=None):
         "db": resolved["db_members"],
         "balancer": resolved["balancer_members"],
         "dcs_cluster": resolved["dcs"].get("cluster"),
+        # A cluster on another's etcd gets its login there before its Patroni starts.
+        "etcd_auth_hosts": _resolve_one(resolved["dcs"]["cluster"], clusters, defaults or {},
+                                        None, None)["dcs_members"]
+        if resolved["etcd_auth"] and resolved["dcs"].get("cluster") else [],
         "backup": _backup_plan(resolved),
         "network": resolved.get("network"),
         "vip": resolved["vip"].get("address"),
@@ -555,6 +593,7 @@ def _check_dcs(clusters, name, cluster, path, errors):
         if endpoints:
             errors.append(f"{path}:dcs: dcs:cluster and dcs:endpoints are both set; "
                           "expected one of them")
+    _check_etcd_auth(clusters[name], cluster, path, errors)
     if endpoints is not None and not isinstance(endpoints, list):
         errors.append(f"{path}:dcs:endpoints: must be a list of URLs, not {_kind(endpoints)}")
     elif endpoints:
@@ -563,6 +602,21 @@ def _check_dcs(clusters, name, cluster, path, errors):
             if _url_host(url, None) is None:
                 errors.append(f"{path}:dcs:endpoints: item {index} is not an etcd client URL; "
                               "expected http://HOST:PORT")
+
+
+def _check_etcd_auth(raw, cluster, path, errors):
+    auth = _mapping(_mapping(raw).get("etcd")).get("auth")
+    here = f"{path}:etcd:auth"
+    if auth is None:
+        return
+    if not isinstance(auth, bool):
+        errors.append(f"{here}: must be true or false, not {_kind(auth)}")
+    elif not cluster["dcs_members"]:
+        errors.append(f"{here}: set on a cluster that runs no etcd; the etcd's own cluster "
+                      "decides (an external etcd's users are not the formula's)")
+    elif auth and not _tls_on(cluster):
+        errors.append(f"{here}: true with tls:enabled false; etcd's passwords would cross the "
+                      "network in plain text; expected TLS on, or auth false")
 
 
 def _check_standby(clusters, name, cluster, path, errors):
@@ -654,13 +708,15 @@ def _check_password(value, path, errors):
 
 def _check_users(cluster, path, errors):
     users = _mapping(cluster.get("users"))
-    for user in SYSTEM_USERS:
+    for user in SYSTEM_USERS + (("etcd",) if cluster.get("etcd_auth") else ()):
         here = f"{path}:users:{user}"
         spec = users.get(user)
         if not isinstance(spec, dict):
             errors.append(f"{here}: missing; expected a mapping with name and password")
             continue
-        if "name" in spec and not (isinstance(spec["name"], str) and spec["name"]):
+        # etcd's login name may stay null: patroni-SCOPE.
+        named = spec.get("name") is not None or (user != "etcd" and "name" in spec)
+        if named and not (isinstance(spec["name"], str) and spec["name"]):
             errors.append(f"{here}:name: must be a non-empty string, not {_kind(spec['name'])}")
         _check_password(spec.get("password"), f"{here}:password", errors)
 

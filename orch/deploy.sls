@@ -5,7 +5,7 @@
 
 {{ refused('pgsalt-deploy-pillar-refused', 'pillar', plan.errors) }}
 {%- else %}
-{%- set members = plan.members | join(',') %}
+{%- set members = (plan.members + plan.etcd_auth_hosts) | unique | join(',') %}
 
 {#- The formula's own modules reach the minions even in a test=True run: the states need
     them to predict anything. Syncing changes no service or config on the hosts. #}
@@ -22,6 +22,21 @@ pgsalt-deploy-sync:
 {{ tls_certificates('pgsalt-deploy-tls-certificates', 'pgsalt-deploy-sync') }}
 {%- endif %}
 
+{%- if plan.etcd_auth_hosts %}
+
+{#- This cluster's Patroni logs in to the etcd of its dcs:cluster: the login is made there,
+    by that etcd's own hosts (its admins), before this cluster's Patroni starts. #}
+pgsalt-deploy-etcd-login:
+  salt.state:
+    - tgt: {{ plan.etcd_auth_hosts | join(',') }}
+    - tgt_type: list
+    - sls: etcd.auth
+    - pillar: {cluster: {{ plan.dcs_cluster | json }}}
+    - failhard: True
+    - require:
+      - salt: pgsalt-deploy-sync
+{%- endif %}
+
 {#- On every host at once, as its roles need: Python libraries, all packages in one apt
     transaction, pgBackRest (archive_command works from the first WAL segment), etcd (its
     members start together), PostgreSQL and Patroni's config. No Patroni runs yet. #}
@@ -36,6 +51,9 @@ pgsalt-deploy-prepare:
       - salt: pgsalt-deploy-sync
 {%- if plan.tls.hosts %}
       - salt: pgsalt-deploy-tls-certificates
+{%- endif %}
+{%- if plan.etcd_auth_hosts %}
+      - salt: pgsalt-deploy-etcd-login
 {%- endif %}
 {#- One db host at a time: the first started on a fresh cluster becomes the leader and
     must accept writes; each next one must be streaming before the one after it. #}

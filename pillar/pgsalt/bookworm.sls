@@ -22,6 +22,7 @@ pgsalt:
         pgbouncer_auth: {password: bookworm-pgbouncer-7Rn5fJd3}
         rest_api: {password: bookworm-rest-api-Qx4mT7vLp2}
         haproxy_stats: {password: bookworm-haproxy-stats-Hn3wK8cZ}
+        etcd: {password: bookworm-etcd-login-Lk5vR9qT}
       roles:
         app: {password: bookworm-app-password-6Ye2wVu9}
       databases:

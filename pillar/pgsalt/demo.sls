@@ -20,6 +20,7 @@ pgsalt:
         pgbouncer_auth: {password: demo-pgbouncer-Ju5nB2eX}
         rest_api: {password: demo-rest-api-Qx4mT7vLp2}
         haproxy_stats: {password: demo-haproxy-stats-Hn3wK8cZ}
+        etcd: {password: demo-etcd-login-Zp6yN2wQ}
       roles:
         app: {password: demo-app-password-W8fD3kQs}
       databases:

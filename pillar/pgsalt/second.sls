@@ -117,6 +117,23 @@ pgsalt:
             EiKeINtaAWai
             =HXCj
             -----END PGP MESSAGE-----
+        etcd:
+          password: |
+            -----BEGIN PGP MESSAGE-----
+
+            hQGMA8GKKpBGIhX9AQv/VyUDqfgJYoCojz/0xWujUIC7dsjPvfwNMNLVXxTRCjK0
+            qJHzSrPcujHfItFRq05a9UhIWZ8L5UAs3c7r9z1sYSolwyMW12pJ+Sf+0YSAQUXM
+            ClSl5C5YB11ToohHiWD0tIjhjRsky6it9iNCw/kg1KVQak489RpKKrE6bzrfv0d4
+            TeVaBwnmAK5iLYcclujvJqUecztrh6L5sovFsXdhAPYAVKRU05Ms6ForKZp0kRYO
+            HYaDhN7mqZ7fVi1s4mZErMTXNTHuRBAv3F0Op70wZDCvRPNZVumvBGBUPdKur+ea
+            6laqLDGMaCySh5mp1ma6YCyJtXXXqUKf0prD9vueBvow1AdW8aXmFGoIL+hkHbVU
+            MPnAqVG2IZpMb7/CPYdWMigf/XgrFk4qqaYnIKragAr0CqS1keXW1j5T17esYat3
+            AxK/6rfBTRo4TVwT2E90x+LulUT0AEBt+75gazZP4X0scMfc7H4pwKJ2AmEJ5qGW
+            NbElnaBq7v4TYLi0Wm3/0lUBXONlMZmXBQwJqotDORoLbDXYv+Ugyz584MlJMVP7
+            Xgx0WUWmfNISriU20Ri92m+E1CC15cQAKBhRPdUvNGcXc8k0t2GEl7ZjTb3clXtw
+            aRSdunce
+            =Fjh4
+            -----END PGP MESSAGE-----
       roles:
         shop:
           password: |

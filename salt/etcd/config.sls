@@ -57,6 +57,7 @@ etcd-config-environment:
     - require:
       - pgsalt: etcd-package-installed
       - file: pgsalt-tls-cert
+      - file: pgsalt-tls-etcd-cert
 {%- if tls %}
       - group: etcd-config-user-reads-host-key
 {%- endif %}

@@ -2,3 +2,4 @@ include:
   - etcd.package
   - etcd.config
   - etcd.service
+  - etcd.auth

@@ -40,6 +40,7 @@ patroni-config-file:
       - file: patroni-config-directory
       - patroni-package-installed
       - file: pgsalt-tls-cert
+      - file: pgsalt-tls-etcd-cert
 
 patroni-config-unit:
   file.managed:

@@ -24,14 +24,13 @@ pgsalt-tls-key-readable-by-services:
 {#- Checked while rendering, not with onlyif: an onlyif makes Salt load every state module
     once per run (2-4 s on a busy host, in every orchestration step). Only the master's
     runner pgsalt_ca.issue writes issued/, between state runs. #}
-{%- set is_issued = salt['file.file_exists'](issued ~ '/host.crt') %}
-{%- for kind in ('cert', 'ca') %}
+{%- for kind, issued_file in (('cert', 'host.crt'), ('ca', 'ca.crt'), ('etcd_cert', 'etcd.crt')) %}
 
-pgsalt-tls-{{ kind }}:
+pgsalt-tls-{{ kind | replace('_', '-') }}:
   file.managed:
     - name: {{ tls[kind] }}
-{%- if is_issued %}
-    - source: {{ issued }}/{{ 'host.crt' if kind == 'cert' else 'ca.crt' }}
+{%- if salt['file.file_exists'](issued ~ '/' ~ issued_file) %}
+    - source: {{ issued }}/{{ issued_file }}
 {%- else %}
     - create: False
     - replace: False

@@ -81,3 +81,38 @@ def assert_archives_new_wal(bed, node, timeout=60):
         bed, node, "SELECT last_archived_wal FROM pg_stat_archiver")[:24] >= segment,
         timeout=timeout)
     return segment
+
+
+# One read through etcd's JSON gateway (what Patroni speaks), from a host with the cluster
+# CA's CN-less etcd certificate: as the login in the host's Patroni config ("patroni"), or
+# with none ("none"). Prints the number of keys under the prefix, or etcd's refusal. The
+# password is read on the host, never passed on a command line.
+ETCD_READ = """
+import base64, json, ssl, sys, urllib.request as u, yaml
+url, login, prefix = sys.argv[1:4]
+tls = ssl.create_default_context(cafile="/etc/pgsalt/tls/ca.crt")
+tls.load_cert_chain("/etc/pgsalt/tls/etcd.crt", "/etc/pgsalt/tls/host.key")
+def call(path, body, token=None):
+    req = u.Request(url + path, json.dumps(body).encode())
+    if token:
+        req.add_header("Authorization", token)
+    try:
+        return json.load(u.urlopen(req, timeout=5, context=tls))
+    except u.HTTPError as e:
+        return json.load(e)
+token = None
+if login == "patroni":
+    etcd = yaml.safe_load(open("/etc/patroni/config.yml"))["etcd3"]
+    token = call("/v3/auth/authenticate",
+                 {"name": etcd["username"], "password": etcd["password"]})["token"]
+b64 = lambda text: base64.b64encode(text.encode()).decode()
+end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+got = call("/v3/kv/range", {"key": b64(prefix), "range_end": b64(end), "count_only": True}, token)
+print(got.get("message") or got.get("error") or got.get("count", 0))
+"""
+
+
+def etcd_read(bed, node, url, login, prefix):
+    """How many keys NODE reads under PREFIX through etcd's gateway at URL as LOGIN
+    ("patroni" or "none"), or etcd's refusal as text."""
+    return bed.sh(node, "python3", "-c", ETCD_READ, url, login, prefix).strip()

@@ -2,23 +2,9 @@
 and its backups in a posix repository."""
 
 import pytest
-from checks import assert_one_leader_and_streaming_replicas, roles
+from checks import assert_one_leader_and_streaming_replicas, etcd_read, roles
 
 pytestmark = pytest.mark.e2e
-
-# The keys under /service/ in the local etcd, through its JSON gateway; etcd asks for the
-# host's certificate from the cluster CA.
-ETCD_KEYS = """
-import base64, json, ssl, urllib.request
-tls = ssl.create_default_context(cafile="/etc/pgsalt/tls/ca.crt")
-tls.load_cert_chain("/etc/pgsalt/tls/host.crt", "/etc/pgsalt/tls/host.key")
-body = {"key": base64.b64encode(b"/service/").decode(),
-        "range_end": base64.b64encode(b"/service0").decode(), "keys_only": True}
-req = urllib.request.Request("https://127.0.0.1:2379/v3/kv/range", json.dumps(body).encode())
-for kv in json.load(urllib.request.urlopen(req, timeout=5, context=tls)).get("kvs", []):
-    print(base64.b64decode(kv["key"]).decode())
-"""
-
 
 def test_second_cluster_uses_demo_etcd_and_leaves_demo_alone(bed, demo):
     demo_leader = assert_one_leader_and_streaming_replicas(bed, ["pg1", "pg2", "pg3"])
@@ -31,8 +17,12 @@ def test_second_cluster_uses_demo_etcd_and_leaves_demo_alone(bed, demo):
     assert bed.psql("SELECT current_database(), pg_is_in_recovery()", node="pg5", port=6432,
                     cluster="second") == "shop|False"
     # Its scope lives beside demo's in demo's etcd; pg5 runs no etcd of its own.
-    keys = bed.sh("pg1", "python3", "-c", ETCD_KEYS)
-    assert "/service/demo/leader" in keys and "/service/second/leader" in keys, keys
+    for scope in ("demo", "second"):
+        assert bed.salt("pg1", "pgsalt_etcd.key_count", f"/service/{scope}/leader") == {"pg1": 1}
+    # Its Patroni's etcd login reads its own keys and none of demo's.
+    url = "https://10.77.0.11:2379"
+    assert int(etcd_read(bed, "pg5", url, "patroni", "/service/second/")) > 0
+    assert "permission denied" in etcd_read(bed, "pg5", url, "patroni", "/service/demo/")
     assert bed.sh("pg5", "systemctl", "is-active", "etcd", check=False).strip() != "active"
     # Demo: same leader, no Patroni restarted.
     assert assert_one_leader_and_streaming_replicas(bed, ["pg1", "pg2", "pg3"]) == demo_leader

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import yaml
 from bed import master
-from checks import assert_one_leader_and_streaming_replicas
+from checks import assert_one_leader_and_streaming_replicas, etcd_read
 from conftest import failures
 
 pytestmark = pytest.mark.e2e
@@ -34,12 +34,13 @@ CLIENT = "-cert /etc/pgsalt/tls/host.crt -key /etc/pgsalt/tls/host.key"
 TLS_PORTS = [(5432, "-starttls postgres"), (5000, "-starttls postgres"),
              (5001, "-starttls postgres"), (6432, "-starttls postgres"), (8008, ""),
              (2379, CLIENT), (2380, CLIENT)]
-# etcd's JSON gateway, asked from pg4 for the members; a client certificate is optional.
+# etcd's JSON gateway, asked from pg4 for the members; a client certificate is optional
+# (pg4's CN-less one: with etcd's auth on, the gateway refuses a certificate with a CN).
 ETCD_MEMBERS = """
 import json, ssl, sys, urllib.request as u
 tls = ssl.create_default_context(cafile="/etc/pgsalt/tls/ca.crt")
 if sys.argv[2] == "cert":
-    tls.load_cert_chain("/etc/pgsalt/tls/host.crt", "/etc/pgsalt/tls/host.key")
+    tls.load_cert_chain("/etc/pgsalt/tls/etcd.crt", "/etc/pgsalt/tls/host.key")
 try:
     r = u.urlopen(u.Request(sys.argv[1] + "/v3/cluster/member/list", b"{}"), timeout=5, context=tls)
     print(len(json.load(r)["members"]))
@@ -112,6 +113,26 @@ def test_etcd_refuses_a_client_without_a_certificate(bed, demo):
         assert ask(url, "cert") == "3"
         assert ask(url, "none") in ("URLError", "SSLError", "ConnectionResetError"), node
         assert ask(url.replace("https", "http"), "none") != "3"
+
+
+def test_etcd_users_keep_each_patroni_to_its_own_keys(bed, demo):
+    url = f"https://{ADDRESSES['pg2']}:2379"
+    # Patroni's login reads its own scope, and is refused another's (dr's, on this etcd)
+    assert int(etcd_read(bed, "pg1", url, "patroni", "/service/demo/")) > 0
+    assert "permission denied" in etcd_read(bed, "pg1", url, "patroni", "/service/dr/")
+    # no login, no keys: the gateway's own certificate names no user
+    assert not etcd_read(bed, "pg1", url, "none", "/service/demo/").isdigit()
+    # the dcs hosts are etcd's admins through their certificates; pg4's is no admin
+    status = bed.salt("pg1", "pgsalt_etcd.auth_status")["pg1"]
+    assert status["enabled"] is True
+    assert {user: status["users"][user] for user in ("pg1", "pg2", "pg3", "patroni-demo")} == {
+        "pg1": ["root"], "pg2": ["root"], "pg3": ["root"], "patroni-demo": ["patroni-demo"]}
+    assert status["roles"]["patroni-demo"] == [["readwrite", "/service/demo/", "/service/demo0"]]
+    refused = bed.salt("pg4", "pgsalt_etcd.auth_status", f"endpoints={url}", f"ca_cert={CA}",
+                       "cert_cert=/etc/pgsalt/tls/host.crt",
+                       "cert_key=/etc/pgsalt/tls/host.key")["pg4"]
+    # its CN, pg4, is no etcd user at all
+    assert str(refused).startswith("ERROR") and "user name not found" in str(refused), refused
 
 
 def test_patroni_unsafe_endpoints_need_credentials(bed, demo):

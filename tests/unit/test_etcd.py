@@ -210,7 +210,8 @@ def test_connect_passes_tls_options():
     with patch.object(etcd_mod.etcd3, "client") as client:
         etcd_mod._connect("https://10.77.0.11:2379", ca_cert="/ca", cert_cert="/c", cert_key="/k")
     client.assert_called_once_with(
-        host="10.77.0.11", port=2379, ca_cert="/ca", cert_cert="/c", cert_key="/k", timeout=5
+        host="10.77.0.11", port=2379, ca_cert="/ca", cert_cert="/c", cert_key="/k", timeout=5,
+        user=None, password=None,
     )
 
 
@@ -277,23 +278,34 @@ def test_client_defaults_to_https_on_localhost_with_a_ca():
 # --- module: the host's own TLS files -----------------------------------------
 
 
-def test_local_tls_reads_the_etcd_environment(local_files):
+def conn(ca_cert=None, cert_cert=None, cert_key=None, user=None, password=None):
+    return {"ca_cert": ca_cert, "cert_cert": cert_cert, "cert_key": cert_key, "user": user,
+            "password": password}
+
+
+@pytest.mark.parametrize(("admin", "cert"), [("", "/tls/etcd.crt"),
+                                             ('PGSALT_ADMIN_CERT_FILE="/tls/host.crt"\n',
+                                              "/tls/host.crt")])
+def test_local_tls_reads_the_etcd_environment_and_prefers_the_admin_certificate(
+        local_files, admin, cert):
     (local_files / "etcd").write_text(
-        '# Managed by Salt\nETCD_NAME="pg1"\nETCD_CERT_FILE="/tls/host.crt"\n'
+        '# Managed by Salt\nETCD_NAME="pg1"\nETCD_CERT_FILE="/tls/etcd.crt"\n'
         'ETCD_KEY_FILE="/tls/host.key"\nETCD_TRUSTED_CA_FILE="/tls/ca.crt"\n'
-        '# ETCD_CERT_FILE="/commented/out.crt"\n')
+        '# ETCD_CERT_FILE="/commented/out.crt"\n' + admin)
     (local_files / "config.yml").write_text("etcd3: {cacert: /patroni/ca.crt}\n")
-    assert etcd_mod._local_tls() == ("/tls/ca.crt", "/tls/host.crt", "/tls/host.key")
+    assert etcd_mod._local_tls() == conn("/tls/ca.crt", cert, "/tls/host.key")
 
 
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
         ("etcd3:\n  hosts: [10.77.0.11:2379]\n  protocol: https\n  cacert: /tls/ca.crt\n"
-         "  cert: /tls/host.crt\n  key: /tls/host.key\n",
-         ("/tls/ca.crt", "/tls/host.crt", "/tls/host.key")),
-        ("etcd3:\n  hosts: [10.77.0.11:2379]\n", (None, None, None)),
-        (None, (None, None, None)),
+         "  cert: /tls/etcd.crt\n  key: /tls/host.key\n  username: patroni-demo\n"
+         "  password: secret-login-123456\n",
+         conn("/tls/ca.crt", "/tls/etcd.crt", "/tls/host.key", "patroni-demo",
+              "secret-login-123456")),
+        ("etcd3:\n  hosts: [10.77.0.11:2379]\n", conn()),
+        (None, conn()),
     ],
 )
 def test_local_tls_without_an_etcd_environment_reads_patroni_config(local_files, config,
@@ -322,9 +334,9 @@ def test_discard_data_removes_the_member_directory_of_a_stopped_etcd(local_files
 
 
 def test_tls_uses_the_local_files_only_when_none_is_given():
-    with patch.object(etcd_mod, "_local_tls", return_value=("/ca", "/c", "/k")):
-        assert etcd_mod._tls(None, None, None, 5) == {
-            "ca_cert": "/ca", "cert_cert": "/c", "cert_key": "/k", "timeout": 5}
+    with patch.object(etcd_mod, "_local_tls", return_value=conn("/ca", "/c", "/k", "u", "pw")):
+        assert etcd_mod._tls(None, None, None, 5) == {**conn("/ca", "/c", "/k", "u", "pw"),
+                                                      "timeout": 5}
         assert etcd_mod._tls("/own-ca", None, None, 5) == {
             "ca_cert": "/own-ca", "cert_cert": None, "cert_key": None, "timeout": 5}
 

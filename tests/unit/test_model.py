@@ -3,6 +3,7 @@
 import copy
 import pathlib
 
+import loaders
 import pgsalt_model as model
 import pytest
 import yaml
@@ -397,6 +398,13 @@ VALID = {
                                      "demo:insecure_lab", True),
     "own-ca": put("demo:tls:own_ca", OWN_CA),
     "own-ca-neither": put("demo:tls:own_ca", {"cert": None, "key": None}),
+    # etcd's auth off: no etcd login is needed, on demo or on second (on demo's etcd)
+    "etcd-auth-off": put("demo:etcd", {"auth": False}, "demo:users:etcd", DELETE,
+                         "second:users:etcd", DELETE),
+    "etcd-login-named": put("demo:users:etcd:name", "patroni-main"),
+    # an external etcd's users are not the formula's: no login asked for
+    "external-etcd-without-login": put("second:dcs", {"endpoints": ["https://etcd1:2379"]},
+                                       "second:users:etcd", DELETE),
 }
 
 
@@ -520,6 +528,19 @@ REFUSED = {
     "pgbouncer-password-number": (put("demo:users:pgbouncer_auth:password", 12345678901234567),
                                   "demo", "pgsalt:clusters:demo:users:pgbouncer_auth:password:",
                                   "string"),
+    "etcd-login-missing": (delete("demo:users:etcd"), "demo",
+                           "pgsalt:clusters:demo:users:etcd:", "missing"),
+    # second is on demo's etcd, whose auth is on
+    "etcd-login-short": (put("second:users:etcd:password", "short-pw"), "second",
+                         "pgsalt:clusters:second:users:etcd:password:", "16"),
+    "etcd-auth-not-bool": (put("demo:etcd:auth", "yes"), "demo",
+                           "pgsalt:clusters:demo:etcd:auth:", "true or false"),
+    "etcd-auth-on-a-tenant": (put("second:etcd", {"auth": False}), "second",
+                              "pgsalt:clusters:second:etcd:auth:", "runs no etcd"),
+    "etcd-auth-without-tls": (put("demo:etcd", {"auth": True}, "demo:tls:enabled", False,
+                                  "demo:insecure_lab", True, "second:tls:enabled", False,
+                                  "second:insecure_lab", True), "demo",
+                              "pgsalt:clusters:demo:etcd:auth:", "plain text"),
     "rewind-user-absent": (delete("demo:users:rewind"), "demo",
                             "pgsalt:clusters:demo:users:rewind:", "missing"),
     "rest-api-password-missing": (delete("demo:users:rest_api:password"), "demo",
@@ -772,3 +793,22 @@ def test_refused_port_clash_is_reported_once(valid, defaults):
         "pgsalt:clusters:demo:haproxy:rw_port: port 5432 is also "
         "pgsalt:clusters:demo:postgresql:port, on member pg1; expected distinct ports on one host"
     ]
+
+
+def test_etcd_logins_are_kept_by_the_etcd_cluster_for_itself_and_its_tenants(defaults):
+    shipped = loaders.shipped_pillar()["pgsalt"]["clusters"]
+    demo = model.resolve("demo", shipped, defaults)
+    # demo runs the etcd: a login per cluster on it, each limited to its own keys; dr is a
+    # standby of demo and logs in with demo's users' password under its own scope
+    assert [(login["user"], login["prefix"]) for login in demo["etcd_logins"]] == [
+        ("patroni-demo", "/service/demo/"), ("patroni-second", "/service/second/"),
+        ("patroni-dr", "/service/dr/")]
+    assert demo["etcd_logins"][0]["password"] == "demo-etcd-login-Zp6yN2wQ"
+    assert demo["etcd_logins"][2]["password"] == "demo-etcd-login-Zp6yN2wQ"
+    second = model.resolve("second", shipped, defaults)
+    assert (second["etcd_auth"], second["etcd_logins"]) == (True, [])
+    assert second["etcd_login"]["user"] == "patroni-second"
+    # off on demo's etcd: off for its tenants too, and no logins anywhere
+    shipped["demo"]["etcd"] = {"auth": False}
+    assert model.resolve("demo", shipped, defaults)["etcd_logins"] == []
+    assert model.resolve("second", shipped, defaults)["etcd_login"] is None

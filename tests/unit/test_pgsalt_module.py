@@ -22,7 +22,7 @@ DEMO_PASSWORDS = {
     "rest_api": "demo-rest-api-Qx4mT7vLp2",
 }
 TLS_FILES = {"key": "/etc/pgsalt/tls/host.key", "cert": "/etc/pgsalt/tls/host.crt",
-             "ca": "/etc/pgsalt/tls/ca.crt"}
+             "ca": "/etc/pgsalt/tls/ca.crt", "etcd_cert": "/etc/pgsalt/tls/etcd.crt"}
 REJECT_OWN_USERS = ["host", "all", "replicator,rewinder", "0.0.0.0/0", "reject"]
 
 
@@ -185,10 +185,12 @@ def test_patroni_config_identity_and_addresses(cluster):
 def test_patroni_config_etcd_hosts_are_the_dcs_members(cluster):
     config = execmod.patroni_config(cluster)
     dcs = [cluster["members"][mid]["address"] for mid in cluster["dcs_members"]]
-    # etcd asks for a client certificate from the cluster CA
+    # etcd asks for a client certificate from the cluster CA, one without a CN (its gateway
+    # refuses a CN with auth on); Patroni logs in with its own user.
     assert config["etcd3"] == {"hosts": [f"{addr}:2379" for addr in dcs], "protocol": "https",
-                               "cacert": TLS_FILES["ca"], "cert": TLS_FILES["cert"],
-                               "key": TLS_FILES["key"]}
+                               "cacert": TLS_FILES["ca"], "cert": TLS_FILES["etcd_cert"],
+                               "key": TLS_FILES["key"], "username": "patroni-demo",
+                               "password": "demo-etcd-login-Zp6yN2wQ"}
     assert "etcd" not in config  # the v2 API is off (ETCD_ENABLE_V2=false)
 
 
@@ -385,9 +387,11 @@ def test_etcd_environment(cluster):
     assert env["ETCD_ENABLE_V2"] == "false"
     # decided when the state runs, kept in a file of its own
     assert "ETCD_INITIAL_CLUSTER_STATE" not in env
-    # clients and peers alike show a certificate from the cluster CA
+    # clients and peers alike show a certificate from the cluster CA; etcd's has no CN, the
+    # host's (an admin's) is for the formula's own calls
+    assert env["PGSALT_ADMIN_CERT_FILE"] == TLS_FILES["cert"]
     for side in ("", "PEER_"):
-        assert env[f"ETCD_{side}CERT_FILE"] == TLS_FILES["cert"]
+        assert env[f"ETCD_{side}CERT_FILE"] == TLS_FILES["etcd_cert"]
         assert env[f"ETCD_{side}KEY_FILE"] == TLS_FILES["key"]
         assert env[f"ETCD_{side}TRUSTED_CA_FILE"] == TLS_FILES["ca"]
         assert env[f"ETCD_{side}CLIENT_CERT_AUTH"] == "true"

@@ -354,7 +354,7 @@ HOST = {"pgsalt", "pgsalt.python", "pgsalt.packages", "pgsalt.heal"}
 ALL_ROLES = {
     "pgsalt", "pgsalt.python", "pgsalt.packages", "pgsalt.heal", "pgsalt.tls",
     "postgresql.createcluster",
-    "etcd", "etcd.package", "etcd.config", "etcd.service",
+    "etcd", "etcd.package", "etcd.config", "etcd.service", "etcd.auth",
     "postgresql", "postgresql.package", "postgresql.objects",
     "patroni", "patroni.package", "patroni.config", "patroni.service",
     "haproxy", "haproxy.package", "haproxy.config", "haproxy.service",
@@ -905,13 +905,13 @@ def _requires(args):
 
 
 @pytest.mark.parametrize(
-    ("cluster", "members", "dcs", "db"),
+    ("cluster", "members", "dcs", "db", "etcd_hosts"),
     [
-        ("demo", ["pg1", "pg2", "pg3", "pg4"], ["pg1", "pg2", "pg3"], ["pg1", "pg2", "pg3"]),
-        ("second", ["pg5"], [], ["pg5"]),
+        ("demo", ["pg1", "pg2", "pg3", "pg4"], ["pg1", "pg2", "pg3"], ["pg1", "pg2", "pg3"], []),
+        ("second", ["pg5"], [], ["pg5"], ["pg1", "pg2", "pg3"]),
     ],
 )
-def test_orch_deploy(render, cluster, members, dcs, db):
+def test_orch_deploy(render, cluster, members, dcs, db, etcd_hosts):
     rendered = _orch(render, cluster)
     _check_high({"orch.deploy": rendered})
     steps = _deploy_steps(rendered)
@@ -924,7 +924,13 @@ def test_orch_deploy(render, cluster, members, dcs, db):
     assert "own_ca_cert" not in steps["pgsalt-deploy-tls-certificates"][1]
     assert "own_ca_key" not in steps["pgsalt-deploy-tls-certificates"][1]
     assert _requires(steps["pgsalt-deploy-prepare"][1]) == [
-        "pgsalt-deploy-sync", "pgsalt-deploy-tls-certificates"]
+        "pgsalt-deploy-sync", "pgsalt-deploy-tls-certificates"] + (
+        ["pgsalt-deploy-etcd-login"] if etcd_hosts else [])
+    # a cluster on another's etcd: that etcd's hosts make its login before its Patroni starts
+    login = steps.pop("pgsalt-deploy-etcd-login", None)
+    assert (login and (login[1]["tgt"], login[1]["sls"], login[1]["pillar"])) == (
+        (",".join(etcd_hosts), "etcd.auth", {"cluster": "demo"}) if etcd_hosts else None)
+    assert steps["pgsalt-deploy-sync"][1]["tgt"] == ",".join(members + etcd_hosts)
     for id_, (_, args) in steps.items():
         if id_ in runners:
             continue
@@ -933,7 +939,7 @@ def test_orch_deploy(render, cluster, members, dcs, db):
         for sls in args["sls"] if isinstance(args["sls"], list) else [args["sls"]]:
             _sls_path(sls)
         targets = str(args["tgt"]).split(",")
-        assert set(targets) <= set(members), args["tgt"]
+        assert set(targets) <= set(members + etcd_hosts), args["tgt"]
     # one wide step before Patroni: every member applies what its roles need
     _, prepare = steps["pgsalt-deploy-prepare"]
     assert (prepare["tgt"], prepare["sls"]) == (",".join(members), "pgsalt.prepare")

@@ -22,7 +22,7 @@ salt_opts, file_client, render = test_render.salt_opts, test_render.file_client,
 DEMO_USERS = {"superuser": "demo-superuser-7Hq2xLp9", "replication": "demo-replication-K4vT8sWn",
               "rewind": "demo-rewind-P3mZ6yRc", "pgbouncer_auth": "demo-pgbouncer-Ju5nB2eX",
               "rest_api": "demo-rest-api-Qx4mT7vLp2",
-              "haproxy_stats": "demo-haproxy-stats-Hn3wK8cZ"}
+              "haproxy_stats": "demo-haproxy-stats-Hn3wK8cZ", "etcd": "demo-etcd-login-Zp6yN2wQ"}
 DR = "pgsalt:clusters:dr"
 
 
@@ -364,8 +364,11 @@ def test_deploy_of_a_standby(render):
     rendered, _ = _orch(render, "orch.deploy", "dr")
     _check_high({"orch.deploy": rendered})
     steps = _steps(rendered)
-    # no etcd of its own, no backups; the SQL objects step is a no-op on it
-    assert not [id_ for id_ in steps if "etcd" in id_ or "backup" in id_]
+    # no etcd of its own (its login on demo's is made by demo's hosts), no backups; the SQL
+    # objects step is a no-op on it
+    assert not [id_ for id_ in steps if "backup" in id_]
+    assert [id_ for id_ in steps if "etcd" in id_] == ["pgsalt-deploy-etcd-login"]
+    assert steps["pgsalt-deploy-etcd-login"][1]["tgt"] == "pg1,pg2,pg3"
     # TLS on: the cluster CA signs pg6's certificate before PostgreSQL is set up
     fun, issue = steps["pgsalt-deploy-tls-certificates"]
     assert (fun, issue["name"], issue["minions"]) == ("salt.runner", "pgsalt_ca.issue", ["pg6"])

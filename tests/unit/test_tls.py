@@ -44,10 +44,12 @@ class Host:
         self.key = self.dir / "host.key"
         self.cert = self.dir / "issued" / "host.crt"
         self.ca = self.dir / "issued" / "ca.crt"
+        self.etcd_cert = self.dir / "issued" / "etcd.crt"
 
     def call(self, fun, kwarg):
         """What the minion's job returns (as LocalClient.cmd gives it with full_return)."""
-        kwarg = dict(kwarg, key_path=str(self.key), cert_path=str(self.cert))
+        kwarg = dict(kwarg, key_path=str(self.key), cert_path=str(self.cert),
+                     etcd_cert_path=str(self.etcd_cert))
         if fun == "pgsalt_tls.install":
             kwarg["ca_path"] = str(self.ca)
         elif self.ignore_network:
@@ -323,21 +325,45 @@ def test_install_refuses_other_key_and_other_ca(hosts, client, tmp_path):
     assert issue(hosts)["result"] is True
     pg1, pg2 = hosts[0], hosts[1]
     ca_pem = pg1.ca.read_text()
-    paths = {"key_path": str(pg1.key), "cert_path": str(pg1.cert), "ca_path": str(pg1.ca)}
+    paths = {"key_path": str(pg1.key), "cert_path": str(pg1.cert), "ca_path": str(pg1.ca),
+             "etcd_cert_path": str(pg1.etcd_cert)}
+    own, etcd = pg1.cert.read_text(), pg1.etcd_cert.read_text()
     before = pg1.cert.read_bytes()
-    with pytest.raises(CommandExecutionError, match="not for the key"):
-        tls.install(pg2.cert.read_text(), ca_pem, **paths)
+    with pytest.raises(CommandExecutionError, match="the certificate is not for the key"):
+        tls.install(pg2.cert.read_text(), ca_pem, etcd, **paths)
+    with pytest.raises(CommandExecutionError, match="the etcd certificate is not for the key"):
+        tls.install(own, ca_pem, pg2.etcd_cert.read_text(), **paths)
     other = dict(ca_runner.__opts__, pgsalt_ca_dir=str(tmp_path / "other"))
     with patch.dict(ca_runner.__opts__, other):
         other_ca = ca_runner.ca_cert(CLUSTER)
     with pytest.raises(CommandExecutionError, match="not signed by CN=pgsalt demo CA"):
-        tls.install(pg1.cert.read_text(), other_ca, **paths)
+        tls.install(own, other_ca, etcd, **paths)
     assert pg1.cert.read_bytes() == before
-    assert tls.install(pg1.cert.read_text(), ca_pem, **paths) == {
+    assert tls.install(own, ca_pem, etcd, **paths) == {
         "cert": "unchanged",
+        "etcd_cert": "unchanged",
         "ca": "unchanged",
         "not_after": tls.info(str(pg1.cert))["not_after"],
     }
+
+
+def test_the_etcd_certificate_names_no_user_and_is_renewed_with_the_host_certificate(
+        hosts, client):
+    assert issue(hosts)["result"] is True
+    pg1 = hosts[0]
+    own = x509.load_pem_x509_certificate(pg1.cert.read_bytes())
+    etcd = x509.load_pem_x509_certificate(pg1.etcd_cert.read_bytes())
+    # the same key and names; no CN, so the SANs are critical (RFC 5280)
+    assert own.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "pg1"
+    assert list(etcd.subject) == []
+    assert etcd.public_key() == own.public_key()
+    san = etcd.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert san.critical and san.value == own.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    # a host whose etcd certificate is gone gets both again
+    pg1.etcd_cert.unlink()
+    assert issue(hosts)["minions"]["pg1"] == "issued: etcd certificate missing"
+    assert pg1.etcd_cert.exists()
 
 
 @contextlib.contextmanager
