@@ -35,13 +35,14 @@ import os
 import re
 
 import salt.client
+import salt.loader
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 try:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.x509.oid import NameOID
 
     IMPORT_ERROR = None
 except ImportError as exc:
@@ -60,6 +61,7 @@ DEFAULT_TIMEOUT = 60
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 RECORD = "issued.jsonl"
+CONTEXT_X509 = "pgsalt_ca.x509"
 
 
 def __virtual__():
@@ -118,6 +120,37 @@ def _ca_key(directory, create):
     return key
 
 
+def _x509(function):
+    """
+    FUNCTION of Salt's x509 execution module (x509_v2), loaded on the master: it builds
+    and signs the CA's and the hosts' certificates.
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _x509("create_certificate")(signing_private_key=pem, CN="pgsalt demo CA", ...)
+    """
+    if CONTEXT_X509 not in __context__:
+        # x509_v2 is what Salt 3008 calls x509 when the feature flag is set; the old module
+        # would answer otherwise.
+        opts = dict(__opts__, features={**(__opts__.get("features") or {}), "x509_v2": True})
+        __context__[CONTEXT_X509] = salt.loader.minion_mods(opts, whitelist=["x509", "x509_v2"])
+    return __context__[CONTEXT_X509][f"x509.{function}"]
+
+
+def _pem(obj):
+    """A key or certificate as PEM text, for Salt's x509 module (never logged)."""
+    if hasattr(obj, "private_bytes"):
+        return obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode()
+    return obj.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _utc(moment):
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _new_ca_cert(cluster, key):
     """
     A self-signed CA certificate for CLUSTER: CA=true pathlen 0, keyCertSign+cRLSign.
@@ -128,53 +161,13 @@ def _new_ca_cert(cluster, key):
 
         _new_ca_cert("demo", key)
     """
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"pgsalt {cluster} CA")])
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     now = _now()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
-        .add_extension(ski, critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-        )
-    )
-    return builder.sign(key, hashes.SHA384())
-
-
-def _key_usage(**granted):
-    """
-    A KeyUsage with only the GRANTED bits set.
-
-    CLI Example (internal):
-
-    .. code-block:: python
-
-        _key_usage(digital_signature=True, key_encipherment=True)
-    """
-    bits = dict.fromkeys(
-        (
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        ),
-        False,
-    )
-    bits.update(granted)
-    return x509.KeyUsage(**bits)
+    pem = _x509("create_certificate")(
+        signing_private_key=_pem(key), CN=f"pgsalt {cluster} CA",
+        basicConstraints="critical, CA:TRUE, pathlen:0", keyUsage="critical, keyCertSign, cRLSign",
+        subjectKeyIdentifier="hash", authorityKeyIdentifier="keyid:always", digest="sha384",
+        not_before=_utc(now - BACKDATE), not_after=_utc(now + datetime.timedelta(days=CA_DAYS)))
+    return x509.load_pem_x509_certificate(pem.encode())
 
 
 def _ca(cluster, create=True, own=None):
@@ -376,48 +369,35 @@ def _check_csr(pem, minion, net):
     return csr, _csr_sans(csr, minion, net)
 
 
-def _sign(ca, minion, public_key, sans, days):
+def _sign(ca, minion, csr, sans, days):
     """
-    A host certificate for MINION (CN and SANs as checked), valid DAYS, signed by CA;
-    with MINION None, one without a CN (a host's etcd certificate).
+    A host certificate for MINION from its CSR (CN and SANs as checked), valid DAYS,
+    signed by CA with Salt's x509 module; with MINION None, one without a CN (a host's
+    etcd certificate).
 
     CLI Example (internal):
 
     .. code-block:: python
 
-        _sign((ca_key, ca_cert), "pg1", csr.public_key(), sans, 365)
+        _sign((ca_key, ca_cert), "pg1", csr, sans, 365)
     """
     ca_key, ca_cert = ca
     now = _now()
     # A host certificate never outlives the CA that vouches for it.
     not_after = min(now + datetime.timedelta(days=int(days)), ca_cert.not_valid_after_utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name(
-            [x509.NameAttribute(NameOID.COMMON_NAME, minion)] if minion else []))
-        .issuer_name(ca_cert.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True, key_encipherment=True), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
-            critical=False,
-        )
+    names = ", ".join(f"IP:{san.value}" if isinstance(san, x509.IPAddress) else f"DNS:{san.value}"
+                      for san in sans)
+    subject = {"CN": minion} if minion else {}
+    pem = _x509("create_certificate")(
+        signing_private_key=_pem(ca_key), signing_cert=_pem(ca_cert), csr=_pem(csr),
+        **subject, basicConstraints="critical, CA:FALSE",
+        keyUsage="critical, digitalSignature, keyEncipherment",
+        extendedKeyUsage="serverAuth, clientAuth",
         # Critical when the subject is empty (RFC 5280, 4.2.1.6).
-        .add_extension(x509.SubjectAlternativeName(sans), critical=not minion)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            # From the key: a CA of the operator's own may carry no SubjectKeyIdentifier.
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
-            critical=False,
-        )
-    )
-    return builder.sign(ca_key, hashes.SHA384())
+        subjectAltName=("" if minion else "critical, ") + names,
+        subjectKeyIdentifier="hash", authorityKeyIdentifier="keyid:always", digest="sha384",
+        not_before=_utc(now - BACKDATE), not_after=_utc(not_after))
+    return x509.load_pem_x509_certificate(pem.encode())
 
 
 def _record(cluster, cert, minion, reason):
@@ -498,8 +478,8 @@ def _issue_one(client, cluster, ca, minion, answer, opts):
     csr, sans = _check_csr(answer.get("csr"), minion, opts["net"])
     if opts["test"]:
         return f"would issue: {reason}"
-    cert = _sign(ca, minion, csr.public_key(), sans, opts["days"])
-    etcd_cert = _sign(ca, None, csr.public_key(), sans, opts["days"])
+    cert = _sign(ca, minion, csr, sans, opts["days"])
+    etcd_cert = _sign(ca, None, csr, sans, opts["days"])
     _record(cluster, cert, minion, reason)
     kwarg = {
         "cert_pem": cert.public_bytes(serialization.Encoding.PEM).decode(),

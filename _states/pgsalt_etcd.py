@@ -418,8 +418,8 @@ def auth_present(name, logins, admins, endpoints=None, ca_cert=None, cert_cert=N
     each of ADMINS (the dcs hosts' minion ids, their certificates' CN) and ``root`` has
     the root role; root users of hosts no longer listed are deleted; auth is on.
 
-    Auth is switched on only while no login's prefix holds keys: a Patroni that runs
-    without a login would lose its leader key (README, Security, for a running etcd).
+    Auth is switched on only while no Patroni runs under a login's prefix (no member or
+    leader key): it would lose its leader key (README, Security, for a running cluster).
     Passwords never appear in the return.
 
     CLI Example:
@@ -443,13 +443,15 @@ def auth_present(name, logins, admins, endpoints=None, ca_cert=None, cert_cert=N
             for login in logins if status["enabled"] and login["user"] in status["users"]}
         actions = _auth_plan(status, logins, admins, passwords_ok)
         if actions and actions[-1].get("enable"):
-            busy = [login["prefix"] for login in logins
-                    if __salt__["pgsalt_etcd.key_count"](login["prefix"], **conn)]
+            # A running Patroni keeps its member key (and the leader its leader key) alive.
+            busy = [login["prefix"] for login in logins if any(
+                __salt__["pgsalt_etcd.key_count"](login["prefix"] + key, **conn)
+                for key in ("members/", "leader"))]
             if busy:
                 ret.update(result=False, comment=(
-                    f"etcd holds keys under {', '.join(busy)} while its auth is off: switching "
-                    "it on would cut off the Patroni that runs there without a login. Follow "
-                    "README, Security (etcd auth on a running cluster), or set etcd:auth false"))
+                    f"a Patroni runs under {', '.join(busy)} while etcd's auth is off: "
+                    "switching it on would cut it off (it has no login). Follow README, "
+                    "Security (etcd's users, in order), or set etcd:auth false"))
                 return ret
     except CommandExecutionError as exc:
         if __opts__["test"]:

@@ -172,11 +172,14 @@ def test_a_new_etcd_gets_its_logins_admins_and_auth_in_test_mode_then_for_real(e
         assert (ret["result"], ret["changes"]) == (True, {}), ret
 
 
-def test_auth_stays_off_where_a_cluster_already_keeps_keys(etcd):
-    etcd.keys["/service/demo/"] = 7
+def test_auth_stays_off_while_a_patroni_runs_on_the_etcd(etcd):
+    etcd.keys["/service/demo/members/"] = 3
     ret = present()
     assert ret["result"] is False and not etcd.enabled
     assert "/service/demo/" in ret["comment"] and "etcd:auth false" in ret["comment"]
+    # stopped everywhere, its lease-bound keys gone, its cluster's other keys kept
+    etcd.keys = {"/service/demo/config": 1, "/service/demo/initialize": 1}
+    assert present()["result"] is True and etcd.enabled
 
 
 def test_a_changed_password_a_widened_role_and_a_departed_admin_are_put_right(etcd):
