@@ -400,6 +400,22 @@ def _auth_plan(status, logins, admins, passwords_ok):
     return actions
 
 
+def _working_logins(status, logins, conn):
+    """
+    {user: True/False}: whether each login's password works; only asked of users that
+    exist while auth is on (etcd cannot check a password otherwise).
+
+    CLI Example (internal):
+
+    .. code-block:: python
+
+        _working_logins(status, [{"user": "patroni-demo", "password": ...}], conn)
+    """
+    return {login["user"]: __salt__["pgsalt_etcd.login_works"](
+        login["user"], login["password"], **conn)
+        for login in logins if status["enabled"] and login["user"] in status["users"]}
+
+
 def _describe(action):
     if "role" in action:
         return f"role {action['role']}: readwrite on {action['prefix']} only"
@@ -437,11 +453,7 @@ def auth_present(name, logins, admins, endpoints=None, ca_cert=None, cert_cert=N
     conn = _conn(endpoints, ca_cert, cert_cert, cert_key, timeout)
     try:
         status = __salt__["pgsalt_etcd.auth_status"](**conn)
-        passwords_ok = {
-            login["user"]: __salt__["pgsalt_etcd.login_works"](
-                login["user"], login["password"], **conn)
-            for login in logins if status["enabled"] and login["user"] in status["users"]}
-        actions = _auth_plan(status, logins, admins, passwords_ok)
+        actions = _auth_plan(status, logins, admins, _working_logins(status, logins, conn))
         if actions and actions[-1].get("enable"):
             # A running Patroni keeps its member key (and the leader its leader key) alive.
             busy = [login["prefix"] for login in logins if any(
@@ -471,9 +483,7 @@ def auth_present(name, logins, admins, endpoints=None, ca_cert=None, cert_cert=N
     try:
         __salt__["pgsalt_etcd.auth_apply"](actions, **conn)
         check = __salt__["pgsalt_etcd.auth_status"](**conn)
-        left = _auth_plan(check, logins, admins, {
-            login["user"]: __salt__["pgsalt_etcd.login_works"](
-                login["user"], login["password"], **conn) for login in logins})
+        left = _auth_plan(check, logins, admins, _working_logins(check, logins, conn))
     except CommandExecutionError as exc:
         ret.update(result=False, changes=changes, comment=f"etcd auth: {exc}")
         return ret
