@@ -182,8 +182,8 @@ def resolve(name, clusters, defaults, osfinger=None, addresses=None):
     # The logins the cluster that runs an etcd keeps on it: its own and its tenants'.
     tenants = [other for other in clusters if other != name
                and _mapping(_mapping(clusters[other]).get("dcs")).get("cluster") == name]
-    cluster["etcd_logins"] = [
-        _etcd_login(_resolve_one(tenant, *resolved), resolved) for tenant in [name, *tenants]
+    cluster["etcd_logins"] = [cluster["etcd_login"], *(
+        _etcd_login(_resolve_one(tenant, *resolved), resolved) for tenant in tenants)
     ] if cluster["etcd_auth"] and cluster["dcs_members"] else []
 
     cluster["standby_endpoint"] = None
