@@ -1,8 +1,8 @@
 """The cluster as this minion sees it, and the configs the formula's templates render.
 
-The states' templates call these functions with the components' defaults (imported from
-each ``defaults.yaml`` by ``pgsalt/map.jinja``); every decision about what a config holds is
-made here, in Python, so that the templates only print what they are given.
+``pgsalt/map.jinja`` asks :func:`cluster` for the resolved cluster (pillar over each
+component's ``defaults.yaml``); every decision about what a config holds is made here, in
+Python, so that the templates only print what they are given.
 """
 
 import copy
@@ -12,6 +12,8 @@ import shlex
 import shutil
 import sys
 
+import salt.utils.files
+import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "pgsalt"
@@ -25,27 +27,55 @@ def _model():
     return __utils__["pgsalt_model.resolve"], __utils__["pgsalt_model.find_cluster"]
 
 
-def cluster(defaults, name=None):
-    """The resolved cluster this minion is a member of (or NAME), or {} when there is none.
+def defaults(saltenv="base"):
+    """Every component's ``defaults.yaml`` from the Salt file server, keyed by component.
 
-    Addresses of the members come from the Salt mine (``network.ip_addrs``).
-
-    CLI Example (the templates pass the defaults; on the CLI they are rarely useful):
+    CLI Example:
 
     .. code-block:: bash
 
-        salt pg1 pgsalt.cluster '{}'
+        salt pg1 pgsalt.defaults
+    """
+    # Every SLS of a run imports map.jinja; each file fetch is a request to the master.
+    # The process id keeps a job (a process of its own) from reading a parent's older copy.
+    key = f"pgsalt.defaults:{os.getpid()}:{saltenv}"
+    if key not in __context__:
+        out = {}
+        for name, url in __utils__["pgsalt_model.defaults_files"]().items():
+            path = __salt__["cp.cache_file"](url, saltenv)
+            if not path:
+                raise CommandExecutionError(f"{url} is not on the Salt file server")
+            with salt.utils.files.fopen(path, encoding="utf-8") as fh:
+                out[name] = salt.utils.yaml.safe_load(fh)
+        __context__[key] = out
+    return copy.deepcopy(__context__[key])
+
+
+def cluster(component_defaults=None, name=None):
+    """The resolved cluster this minion is a member of (or NAME), or {} when there is none.
+
+    COMPONENT_DEFAULTS are :func:`defaults` unless given. Addresses of
+    the members come from the Salt mine (``network.ip_addrs``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt pg1 pgsalt.cluster
     """
     resolve, find_cluster = _model()
     clusters = __pillar__.get("pgsalt", {}).get("clusters", {})
     name = name or find_cluster(clusters, __grains__["id"])
     if not name or name not in clusters:
         return {}
+    if component_defaults is None:
+        component_defaults = defaults()
     # Every SLS imports map.jinja, so a run renders this a dozen times or more; each
     # mine.get is a request to the master. Pillar and mine stay put during a render.
-    key = "pgsalt.cluster:" + json.dumps([name, defaults, clusters], sort_keys=True, default=str)
+    key = "pgsalt.cluster:" + json.dumps([name, component_defaults, clusters], sort_keys=True,
+                                         default=str)
     if key not in __context__:
-        __context__[key] = _resolved(resolve, name, clusters, defaults)
+        __context__[key] = _resolved(resolve, name, clusters, component_defaults)
     return copy.deepcopy(__context__[key])
 
 

@@ -5,16 +5,10 @@ itself, and whether PostgreSQL still runs the binary it started from.
 work alone from the CLI.
 """
 
-import salt.utils.files
 import salt.utils.path
-import salt.utils.yaml
 from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "pgsalt_upgrade"
-
-# The defaults pgsalt.cluster() needs, as salt/pgsalt/map.jinja imports them.
-COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest",
-              "keepalived", "monitoring")
 
 
 def __virtual__():
@@ -112,17 +106,6 @@ def postgres_restart_needed(bin_dir, port=5432):
     return {"needed": binary != running, "binary": binary, "running": running}
 
 
-def _defaults(saltenv):
-    out = {}
-    for comp in COMPONENTS:
-        path = __salt__["cp.cache_file"](f"salt://{comp}/defaults.yaml", saltenv)
-        if not path:
-            raise CommandExecutionError(f"salt://{comp}/defaults.yaml is not in file_roots")
-        with salt.utils.files.fopen(path, encoding="utf-8") as fh:
-            out[comp] = salt.utils.yaml.safe_load(fh)
-    return out
-
-
 def formula_packages(saltenv="base"):
     """The packages the formula installs on this host for its roles in its cluster, and
     where its PostgreSQL lives: ``{'cluster', 'roles', 'packages', 'bin_dir', 'port'}``
@@ -135,7 +118,7 @@ def formula_packages(saltenv="base"):
 
         salt pg1 pgsalt_upgrade.formula_packages
     """
-    c = __salt__["pgsalt.cluster"](_defaults(saltenv))
+    c = __salt__["pgsalt.cluster"](__salt__["pgsalt.defaults"](saltenv))
     if not c:
         return {"cluster": None, "roles": [], "packages": [], "bin_dir": None, "port": None}
     roles, pg = c["my"]["roles"], c["postgresql"]

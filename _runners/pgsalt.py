@@ -5,20 +5,17 @@ import salt.key
 import salt.pillar
 import salt.utils.yaml
 
-COMPONENTS = ("pgsalt", "etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest",
-              "keepalived", "monitoring")
-
 
 def _defaults(saltenv):
     client = salt.fileclient.FSClient(__opts__)
     try:
         out = {}
-        for comp in COMPONENTS:
-            path = client.cache_file(f"salt://{comp}/defaults.yaml", saltenv)
+        for name, url in __utils__["pgsalt_model.defaults_files"]().items():
+            path = client.cache_file(url, saltenv)
             if not path:
-                raise FileNotFoundError(f"salt://{comp}/defaults.yaml is not in file_roots")
+                raise FileNotFoundError(f"{url} is not in file_roots")
             with open(path, encoding="utf-8") as fh:
-                out[comp] = salt.utils.yaml.safe_load(fh)
+                out[name] = salt.utils.yaml.safe_load(fh)
         return out
     finally:
         client.destroy()

@@ -15,11 +15,13 @@ import re
 import urllib.parse
 
 # Salt's loader publishes every function listed here and nothing else.
-__all__ = ["merge", "defaults_for", "resolve", "find_cluster", "validate", "plan", "phases",
-           "restore_plan", "restore_command"]
+__all__ = ["defaults_files", "merge", "defaults_for", "resolve", "find_cluster", "validate",
+           "plan", "phases", "restore_plan", "restore_command"]
 
 COMPONENTS = ("etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest", "keepalived",
               "monitoring")
+
+
 ROLES = ("dcs", "db", "balancer", "backup", "monitor")
 MEMBER_KEYS = ("roles", "address")
 ROLE_KEYS = (
@@ -78,6 +80,12 @@ RESTORE_TYPES = ("latest", "time", "lsn", "xid", "name", "immediate")
 RESTORE_KEYS = ("type", "target", "leader")
 # What keepalived.conf takes unquoted in a VRRP password.
 VRRP_PASSWORD = re.compile(r"[A-Za-z0-9._+=@%:,/~^-]+")
+
+
+def defaults_files():
+    """Where each component's defaults live on the Salt file server: ``{name: salt:// URL}``,
+    keyed as :func:`resolve` takes the defaults."""
+    return {name: f"salt://{name}/defaults.yaml" for name in ("pgsalt", *COMPONENTS)}
 
 
 def merge(base, *overrides):

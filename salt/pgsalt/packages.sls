@@ -4,8 +4,9 @@
 {%- from 'pgsalt/map.jinja' import cluster with context %}
 {%- set wanted = salt['pgsalt.packages'](cluster) %}
 {%- set postgresql = 'postgresql-common' in wanted.pkgs %}
-{%- if postgresql %}
 include:
+  - pgsalt.python
+{%- if postgresql %}
   - postgresql.createcluster
 {%- endif %}
 
@@ -19,3 +20,11 @@ pgsalt-packages-installed:
     - require:
       - file: postgresql-package-no-default-cluster
 {%- endif %}
+
+{#- The states after this one use the libraries pgsalt.python installs in its own process:
+    wait for it, and load them here when it installed any. #}
+pgsalt-python-modules-loaded:
+  test.succeed_without_changes:
+    - force_reload_modules: True
+    - onchanges:
+      - pgsalt: pgsalt-python-modules-installed

@@ -81,6 +81,16 @@ def pgbench(client, host, port, extra, seconds=15, sslmode="prefer"):
     return float(tps.group(1))
 
 
+def client_cpu_per_connection(client, host, port, connections=200):
+    """Milliseconds of CPU pgbench itself spends per connection, one client at a time:
+    its TLS handshake and SCRAM's client proof (PBKDF2 over the verifier's 4096 rounds)."""
+    out = tb("sh", client, "bash", "-c",
+             f"export PGPASSWORD={APP_PASSWORD}; TIMEFORMAT='%U %S'; "
+             f"{{ time pgbench -n -h {host} -p {port} -U app -C -S -c 1 -t {connections} app "
+             ">/dev/null; } 2>&1").stdout.split()
+    return (float(out[-2]) + float(out[-1])) * 1000 / connections
+
+
 def leader_address():
     return tb("psql", "--port", "5000", "-c", "SELECT inet_server_addr()").stdout.strip()
 
@@ -135,6 +145,12 @@ def bench_paths(rows):
     rows.append(("Connect per transaction (`-C -S -c 8`): PgBouncer :6432 / leader :5432 "
                  "(goal >= 5x)", f"{pooled:.0f} / {direct:.0f} tps = {pooled / direct:.2f}x",
                  f"{common} -C -S -c 8 -j 2 -h pg3 -p 6432, then -h <leader> -p 5432"))
+    pooled_cpu, direct_cpu = (client_cpu_per_connection("pg3", host, port)
+                              for host, port in (("10.77.0.13", 6432), (leader, 5432)))
+    rows.append(("The client's own CPU per connection (TLS, SCRAM's client proof), one client: "
+                 "PgBouncer :6432 / leader :5432", f"{pooled_cpu:.1f} / {direct_cpu:.1f} ms",
+                 "user + sys of `pgbench -n -C -S -c 1 -t 200 -U app app` on pg3, -h pg3 -p "
+                 "6432, then -h <leader> -p 5432"))
     via = pgbench("pg3", "10.77.0.13", 5000, ["-S", "-c", "8", "-j", "2"])
     direct = pgbench("pg3", leader, 5432, ["-S", "-c", "8", "-j", "2"])
     rows.append(("Select-only, persistent connections (`-S -c 8`): HAProxy :5000 / leader "

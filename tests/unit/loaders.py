@@ -95,6 +95,13 @@ def pki_utils():
     return _published(pgsalt_pki)
 
 
+def cache_file(url, saltenv="base"):
+    """``cp.cache_file`` of the bed's minions for the formula's files: the file's path."""
+    assert url.startswith("salt://") and saltenv == "base"
+    path = ROOT / "salt" / url[len("salt://"):]
+    return str(path) if path.is_file() else ""
+
+
 def minion_globals(minion="pg2", osfinger="Debian-13", pillar=None, addresses=None):
     """The loader globals of the pgsalt execution module on minion MINION."""
     addresses = ADDRESSES if addresses is None else addresses
@@ -104,6 +111,7 @@ def minion_globals(minion="pg2", osfinger="Debian-13", pillar=None, addresses=No
         "__salt__": {
             "mine.get": MagicMock(return_value=dict(addresses)),
             "network.ip_addrs": MagicMock(return_value=list(addresses.get(minion, []))),
+            "cp.cache_file": cache_file,
         },
         "__utils__": {**model_utils(), **pki_utils()},
         "__opts__": {"id": minion},

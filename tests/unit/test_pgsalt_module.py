@@ -6,6 +6,8 @@ and the minion's own addresses are faked.
 """
 
 import copy
+import os
+from unittest.mock import MagicMock, patch
 
 import loaders
 import pytest
@@ -136,6 +138,26 @@ def test_cluster_asks_the_mine_once_per_job(defaults, dunders):
     dunders["__pillar__"]["pgsalt"]["clusters"]["demo"]["scope"] = "other"
     assert execmod.cluster(defaults)["scope"] == "other"
 
+
+def test_defaults_are_read_once_per_job_process(defaults, dunders):
+    """map.jinja passes no defaults: they come from the file server, once per job."""
+    fetched = MagicMock(side_effect=loaders.cache_file)
+    dunders["__salt__"]["cp.cache_file"] = fetched
+    assert execmod.cluster() == execmod.cluster(defaults)
+    assert execmod.defaults() == defaults
+    assert sorted(c.args[0] for c in fetched.call_args_list) == sorted(
+        f"salt://{name}/defaults.yaml" for name in loaders.COMPONENTS)
+    # a job is a process of its own: what its parent read is read again
+    with patch.object(execmod.os, "getpid", return_value=os.getpid() + 1):
+        execmod.defaults()
+    assert fetched.call_count == 2 * len(loaders.COMPONENTS)
+
+
+def test_defaults_missing_from_the_file_server_is_an_error(dunders):
+    dunders["__salt__"]["cp.cache_file"] = lambda url, saltenv="base": (
+        "" if url == "salt://haproxy/defaults.yaml" else loaders.cache_file(url, saltenv))
+    with pytest.raises(CommandExecutionError, match="salt://haproxy/defaults.yaml is not"):
+        execmod.cluster()
 
 @pytest.mark.parametrize("minion", ["pg9"])
 def test_cluster_empty_for_a_minion_in_no_cluster(cluster, defaults, minion):

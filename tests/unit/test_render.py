@@ -517,6 +517,19 @@ def test_python_modules_by_role(render):
     assert pkgs("pg3", pillar) == ["etcd3==0.12.0"]
 
 
+def test_pip_runs_beside_apt_and_its_modules_load_once_it_is_done(render):
+    """The states after pgsalt.packages use pip's libraries (etcd3 for the etcd states); the
+    deploy on bare hosts (e2e) shows the order holds."""
+    high = _plain(_high(render("pg2").highstate("pgsalt.prepare")))
+    _, pip = _args(high["pgsalt-python-modules-installed"])
+    _, apt = _args(high["pgsalt-packages-installed"])
+    fun, loaded = _args(high["pgsalt-python-modules-loaded"])
+    assert pip["parallel"] is True and "parallel" not in apt
+    assert fun == "test.succeed_without_changes" and loaded["force_reload_modules"] is True
+    assert loaded["onchanges"] == [{"pgsalt": "pgsalt-python-modules-installed"}]
+    assert high["pgsalt-python-modules-loaded"]["__sls__"] == "pgsalt.packages"
+
+
 def test_minion_in_no_cluster_gets_nothing(render):
     # 'include:' with no item would be {'include': None}, which Salt refuses ("Include
     # Declaration in SLS pgsalt is not formed as a list")

@@ -89,11 +89,6 @@ def osfinger():
     return "Debian-13"
 
 
-def _cache_file(path, saltenv="base"):
-    assert path.startswith("salt://") and saltenv == "base"
-    return str(loaders.ROOT / "salt" / path[len("salt://"):])
-
-
 @pytest.fixture
 def test_mode():
     return False
@@ -117,7 +112,7 @@ def configure_loader_modules(apt, run_all, minion, osfinger, bed, test_mode):
             "__grains__": {"os_family": "Debian", "id": minion},
             "__salt__": {"pkg.version": apt.version, "pkg.latest_version": apt.latest_version,
                          "pkg.refresh_db": apt.refresh_db, "pkg.install": apt.install,
-                         "cmd.run_all": run_all, "cp.cache_file": _cache_file,
+                         "cmd.run_all": run_all, "pgsalt.defaults": pgsalt_mod.defaults,
                          "pgsalt.cluster": pgsalt_mod.cluster,
                          "pgsalt_monitoring.exporter_args": _monitoring.exporter_args},
         },
