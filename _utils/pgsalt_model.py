@@ -301,7 +301,7 @@ def _resolve_one(name, clusters, defaults, osfinger, addresses):
     usable = network is not None or cluster.get("network") is None
     addresses = addresses or {}
     members = {}
-    for mid, spec in _mapping(cluster.get("members")).items():
+    for mid, spec in _members(cluster).items():
         spec = dict(spec) if isinstance(spec, dict) else {}
         spec["roles"] = list(spec["roles"]) if isinstance(spec.get("roles"), list) else []
         if spec.get("address") is None:
@@ -526,7 +526,7 @@ def _check_members(clusters, name, cluster, path, known_minions, errors):
                       "e.g. 10.77.0.0/24, or null to take each member's first address")
     known = None if known_minions is None else set(known_minions)
     seen_addresses = {}
-    for mid, spec in _mapping(members).items():
+    for mid, spec in _members(clusters[name]).items():
         here = f"{path}:members:{mid}"
         if known is not None and mid not in known:
             errors.append(f"{here}: not a known minion (accepted keys: {_names(known)})")
@@ -909,7 +909,9 @@ def _mapping(value):
 
 
 def _members(cluster):
-    return _mapping(_mapping(cluster).get("members"))
+    """The cluster's members; one set to null is none (how layered pillar takes one out)."""
+    return {mid: spec for mid, spec in _mapping(_mapping(cluster).get("members")).items()
+            if spec is not None}
 
 
 def _roles(spec):

@@ -230,6 +230,22 @@ def test_resolve_own_ca_is_the_etcd_owners(clusters, defaults):
     assert model.resolve("second", clusters, defaults)["own_ca"] is None
 
 
+def test_a_member_set_to_null_is_no_member(clusters, defaults):
+    """Layered pillar (an override over pillar/) takes a member out by setting it to null:
+    here the repository and monitor host, with backups off."""
+    demo = clusters["demo"]
+    demo["members"]["pg4"] = None
+    demo["pgbackrest"] = {"enabled": False}
+    plan = model.plan(clusters, "demo", defaults, KNOWN)
+    assert plan["errors"] == []
+    assert plan["members"] == ["pg1", "pg2", "pg3"] and plan["monitor"] == []
+    assert model.find_cluster(clusters, "pg4") is None
+    assert "pg4" not in model.resolve("demo", clusters, defaults)["members"]
+    # only the ones left count: a cluster of null members has no db member
+    demo["members"] = {mid: None for mid in demo["members"]}
+    assert any("db" in e for e in model.validate(clusters, "demo", defaults))
+
+
 def test_resolve_reports_unaddressed_members_of_dcs_cluster(clusters, defaults):
     addresses = {"pg1": ["10.77.0.11"], "pg5": ["10.77.0.15"]}
     cluster = model.resolve("second", clusters, defaults, "Debian-13", addresses)
