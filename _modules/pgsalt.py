@@ -54,8 +54,8 @@ def defaults(saltenv="base"):
 def cluster(component_defaults=None, name=None):
     """The resolved cluster this minion is a member of (or NAME), or {} when there is none.
 
-    COMPONENT_DEFAULTS are :func:`defaults` unless given. Addresses of
-    the members come from the Salt mine (``network.ip_addrs``).
+    COMPONENT_DEFAULTS are :func:`defaults` unless given. Addresses of the members come
+    from the Salt mine (``network.ip_addrs``).
 
     CLI Example:
 

@@ -20,8 +20,6 @@ __all__ = ["defaults_files", "merge", "defaults_for", "resolve", "find_cluster",
 
 COMPONENTS = ("etcd", "postgresql", "patroni", "pgbouncer", "haproxy", "pgbackrest", "keepalived",
               "monitoring")
-
-
 ROLES = ("dcs", "db", "balancer", "backup", "monitor")
 MEMBER_KEYS = ("roles", "address")
 ROLE_KEYS = (
