@@ -23,8 +23,8 @@ from monitoring import bench_monitoring
 from report import OUT, write_section
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "testbed"))
+from bed.client import Bed  # noqa: E402
 from bed.host import CGROUP_ROOT, HIERARCHIES  # noqa: E402
-from bed.master import OVERRIDE  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TB = ROOT / "tests" / "testbed" / "tb"
@@ -125,15 +125,21 @@ CORE = {"pgsalt": {"clusters": {"demo": {
     "vip": {"address": None, "interface": None, "virtual_router_id": None, "password": None}}}}}
 
 
-def bench_core_deploy(rows):
+def first_deploy(nodes):
+    """Seconds of orch.deploy on NODES bare hosts."""
     tb("down", "--purge")
-    OVERRIDE.write_text(json.dumps(CORE) + "\n")
+    tb("up", "--nodes", str(nodes))
+    tb("salt-run", "saltutil.sync_all")
+    return orchestrate(DEMO)[0]
+
+
+def bench_core_deploy(rows):
+    bed = Bed()
+    bed.override_pillar(CORE)
     try:
-        tb("up", "--nodes", "3")
-        tb("salt-run", "saltutil.sync_all")
-        first, _ = orchestrate(DEMO)
+        first = first_deploy(3)
     finally:
-        OVERRIDE.write_text("{}\n")
+        bed.override_pillar()
     rows.append(("`orch.deploy` of etcd, PostgreSQL, Patroni, PgBouncer and HAProxy on 3 bare "
                  "Debian 13 hosts (the demo without backups, monitoring and the VIP), warm "
                  "package cache (goal <= 120 s)", f"{first:.0f} s",
@@ -143,10 +149,7 @@ def bench_core_deploy(rows):
 
 
 def bench_deploy(rows):
-    tb("down", "--purge")
-    tb("up", "--nodes", "4")
-    tb("salt-run", "saltutil.sync_all")
-    first, _ = orchestrate(DEMO)
+    first = first_deploy(4)
     rows.append(("`orch.deploy` on 3 bare Debian 13 hosts + the repository and monitor host, "
                  "warm package cache, first full backup and monitoring included",
                  f"{first:.0f} s", "tb down --purge; tb up; tb salt-run state.orchestrate "

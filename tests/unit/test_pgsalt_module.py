@@ -159,6 +159,7 @@ def test_defaults_missing_from_the_file_server_is_an_error(dunders):
     with pytest.raises(CommandExecutionError, match="salt://haproxy/defaults.yaml is not"):
         execmod.cluster()
 
+
 @pytest.mark.parametrize("minion", ["pg9"])
 def test_cluster_empty_for_a_minion_in_no_cluster(cluster, defaults, minion):
     assert cluster == {}
